@@ -1,0 +1,83 @@
+"""Bad input gets a ValueError naming the argument, on both sides, with the same message."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import scratch.layers as sl
+import scratch.losses as sls
+import scratch.models as sm
+import scratch.optim as so
+import torchref.layers as tl
+import torchref.losses as tls
+import torchref.models as tm
+from scratch.gradient import numerical_gradient
+from torchref.device import resolve_device
+
+Y = np.full((4, 3), 1 / 3)
+CASES = [
+    # (function name, y, t, message pattern)
+    ("cross_entropy_error", Y, np.array([0, 1, 2, 3]), 
+     r"t: expected integers in \[0, 3\), got max 3"),
+    ("cross_entropy_error", Y, np.array([0, -1, 2, 0]), 
+     r"t: expected integers in \[0, 3\), got min -1"),
+    ("cross_entropy_error", Y, np.array([0, 1]), r"t: integer labels .* must have shape \(4,\)"),
+    ("cross_entropy_error", Y, np.zeros((4, 2)), r"t: one-hot targets must have the shape"),
+    ("cross_entropy_error", np.ones((2, 2, 2)), np.array([0]), r"y: expected a 1-D or 2-D array"),
+    ("softmax_cross_entropy", Y, np.array([0, 1, 2, 7]), r"t: expected integers in \[0, 3\)"),
+    ("softmax_cross_entropy", np.ones((1, 2, 3)), np.array([0]), r"logits: expected a 1-D or 2-D"),
+    ("mean_squared_error", Y, np.zeros((4, 2)), r"t: expected shape \(4, 3\) to match y"),
+]
+
+
+@pytest.mark.parametrize(("fn", "y", "t", "pattern"), CASES)
+def test_loss_errors_same_on_both_sides(fn: str, y: np.ndarray, t: np.ndarray,
+                                        pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern) as scratch_err:
+        getattr(sls, fn)(y, t)
+    with pytest.raises(ValueError, match=pattern) as torch_err:
+        getattr(tls, fn)(torch.from_numpy(y), torch.from_numpy(t))
+    assert str(scratch_err.value) == str(torch_err.value)
+
+
+def test_affine_errors() -> None:
+    with pytest.raises(ValueError, match=r"b: expected shape \(3,\)"):
+        sl.Affine(np.ones((2, 3)), np.ones(2))
+    with pytest.raises(ValueError, match=r"W: expected a 2-D array"):
+        tl.Affine(torch.ones(2, 3, 1), torch.ones(3))
+    layer = sl.Affine(np.ones((2, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match=re.escape("x: expected shape (N, 2)")):
+        layer.forward(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=re.escape("x: expected shape (N, 2)")):
+        tl.Affine(torch.ones(2, 3), torch.zeros(3))(torch.ones(4, 5))
+
+
+def test_model_and_optimizer_errors() -> None:
+    for cls in (sm.MLP, tm.MLP):
+        with pytest.raises(ValueError, match="sizes: expected at least two positive widths"):
+            cls([5])
+        with pytest.raises(ValueError, match="activation: expected one of"):
+            cls([5, 2], activation="tanh")
+        with pytest.raises(ValueError, match="weight_init_std: expected a number"):
+            cls([5, 2], weight_init_std="glorot")
+    with pytest.raises(ValueError, match="lr: expected a positive number"):
+        so.SGD(lr=0)
+    with pytest.raises(ValueError, match=r"grads: missing entries for parameters \['b'\]"):
+        so.SGD().update({"W": np.ones(2), "b": np.ones(2)}, {"W": np.ones(2)})
+    with pytest.raises(ValueError, match=r"grads\['W'\]: expected shape \(2,\)"):
+        so.SGD().update({"W": np.ones(2)}, {"W": np.ones(3)})
+    with pytest.raises(ValueError, match="h: expected a positive number"):
+        numerical_gradient(np.sum, np.ones(2), h=0)
+
+
+def test_device_errors() -> None:
+    with pytest.raises(ValueError, match="device: expected one of"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")

@@ -1,0 +1,8 @@
+"""scratch: deep-learning components written from scratch in NumPy.
+
+Every module is a lesson: the docstring gives the formula, the shapes and the
+hand-derived gradient; the code is the few vectorised lines that compute it.
+This package imports nothing but NumPy.
+"""
+
+__all__ = ["functions", "gradient", "layers", "losses", "models", "optim", "perceptron"]

@@ -1,0 +1,109 @@
+"""Layers with a forward pass and a hand-derived backward pass.
+
+Each layer is a tiny class: ``forward`` caches exactly what ``backward``
+needs, ``backward(dout)`` takes dL/d(output) and returns dL/d(input), leaving
+the parameter gradients on the layer (``dW``, ``db``).  Backward never
+modifies its argument.  Chaining the layers' backward calls in reverse order
+*is* backpropagation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratch._checks import check_ndim
+from scratch.functions import as_float_array, sigmoid, softmax
+from scratch.losses import as_onehot, softmax_cross_entropy
+
+
+class Affine:
+    """Fully connected layer ``out = x W + b``.
+
+    Shapes: x (N, D) (or (N, *) flattened to (N, D)), W (D, M) stored (in, out)
+    as in the course (``torch.nn.Linear`` stores the transpose), b (M,), out (N, M).
+
+    Backward, from ``out_nm = sum_d x_nd W_dm + b_m``:
+        dx = dout W^T                      (N, D), reshaped back to x's shape
+        dW = x^T dout                      (D, M)
+        db = sum_n dout_n                  (M,)
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        check_ndim("W", np.shape(W), (2,))
+        if np.shape(b) != (np.shape(W)[1],):
+            raise ValueError(f"b: expected shape ({np.shape(W)[1]},) to match W "
+                             f"{np.shape(W)}, got {np.shape(b)}")
+        self.W, self.b = W, b
+        self.x: np.ndarray | None = None
+        self.x_shape: tuple[int, ...] = ()
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x)
+        if x.ndim < 2 or x[0].size != self.W.shape[0]:
+            raise ValueError(f"x: expected shape (N, {self.W.shape[0]}) (or (N, ...) with "
+                             f"{self.W.shape[0]} features per sample), got {x.shape}")
+        self.x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return self.x @ self.W + self.b
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.dW = self.x.T @ dout
+        self.db = dout.sum(axis=0)
+        return (dout @ self.W.T).reshape(self.x_shape)
+
+
+class Relu:
+    """``out = max(0, x)``; backward passes dout where x > 0 and 0 elsewhere."""
+
+    def __init__(self) -> None:
+        self.mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x)
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.mask
+
+
+class Sigmoid:
+    """``out = sigmoid(x)``; backward ``dx = dout * out * (1 - out)`` (reuses out)."""
+
+    def __init__(self) -> None:
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self.out) * self.out
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by cross-entropy, as one layer.
+
+    forward(x, t): x logits (N, C), t integer labels (N,) or rows (N, C);
+    returns the mean loss ``L = -(1/N) sum t log softmax(x)``.
+    backward(dout=1): ``dx = dout * (softmax(x) - t) / N``: the two Jacobians
+    multiply out to this short form, which is why the pair is one layer.
+    """
+
+    def __init__(self) -> None:
+        self.y: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+        self.loss: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        x = as_float_array(x)
+        self.t = as_onehot(x, t, "x", "t")
+        self.y = softmax(x)
+        self.loss = softmax_cross_entropy(x, self.t)
+        return self.loss
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        n = self.y.shape[0] if self.y.ndim == 2 else 1
+        return dout * (self.y - self.t) / n

@@ -1,0 +1,41 @@
+"""Device selection, in one place.
+
+``resolve_device("auto")`` gives CUDA when present, else the CPU;
+``"cpu"`` and ``"cuda"`` (or ``"cuda:1"``) are taken as asked, and asking for
+CUDA where there is none is an error that says so, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto" | "cpu" | "cuda[:i]"`` (or a ``torch.device``) into a torch.device."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device: expected one of {DEVICE_CHOICES} (or 'cuda:N'), "
+                         f"got {device!r}") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {device!r} was asked for but torch "
+                             f"{torch.__version__} sees no CUDA device; use 'cpu' or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {device!r} asked for, but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) present")
+    elif dev.type != "cpu":
+        raise ValueError(f"device: expected one of {DEVICE_CHOICES}, got {device!r}")
+    return dev
+
+
+def available_devices() -> list[torch.device]:
+    """Every device the parity checks run on here: the CPU, and CUDA when present."""
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    return devices

@@ -1,0 +1,156 @@
+"""The one tolerance policy: how close two results must be to count as equal.
+
+Every parity test, the demo and the report compare through ``assert_close``
+(or ``tolerance`` + ``max_errors``); no call site picks its own numbers.  A
+comparison passes when, element-wise,
+
+    |actual - expected| <= atol + rtol * |expected|
+
+(``torch.testing.assert_close``'s rule).  The mode is chosen from the dtype
+being compared, unless a test names an explicit mode: ``"tf32"`` for float32
+matmuls and convolutions that ran on TensorFloat-32 units, ``"numerical"`` for
+a finite-difference gradient.  Nothing is ever loosened silently: TF32 is a
+mode a test switches on (``torchref.tolerance.tf32_enabled``), not a wider
+float32 default.
+
+The numbers and why (u = unit round-off of the format):
+
+==========  ======  ======  ==============================================
+mode        rtol    atol    reason
+==========  ======  ======  ==============================================
+float64     1e-9    1e-11   u = 1.1e-16.  Both sides compute the same
+                            formula; they differ only in rounding and in
+                            the order of sums (BLAS blocking, pairwise vs
+                            sequential).  Summing K terms in another order
+                            moves the result by at most ~K u of the sum of
+                            |terms|; for K <= 1e4 that is < 1e-11 at unit
+                            scale.  Six orders above the noise, six below
+                            any real bug (a wrong term is O(1e-3) or more).
+float32     1e-5    1e-5    u = 6.0e-8.  Same argument: ~sqrt(K) u typical
+                            and K u worst for K <= 1e3 (an MLP layer of 784
+                            inputs) gives up to 6e-5 of the sum of |terms|;
+                            atol 1e-5 covers results near 0 that come from
+                            cancellation of unit-scale terms (torch's own
+                            float32 default atol).
+tf32        1e-2    1e-2    TF32 keeps 10 mantissa bits: u = 4.9e-4 on
+                            every input of a matmul/convolution, so K
+                            products carry ~sqrt(K) u relative error: 1e-2
+                            at unit scale for K up to ~400.  Only for
+                            float32 results computed on CUDA with TF32 on.
+bfloat16    2e-2    2e-2    u = 3.9e-3 (8 bits); one rounding of each input
+                            and output: a few u.  For autocast results.
+float16     2e-3    2e-3    u = 4.9e-4 (11 bits); a few u.
+numerical   1e-5    1e-7    Central differences with h = 1e-4 in float64:
+                            truncation h^2 |f'''| / 6 ~ 1e-9 at unit
+                            scale, rounding ~ u |f| / h ~ 1e-12.  Both far
+                            inside; a wrong derivation misses by far more.
+                            Never used across a relu kink (tests keep
+                            pre-activations away from 0).
+==========  ======  ======  ==============================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """One row of the policy."""
+
+    mode: str
+    rtol: float
+    atol: float
+    reason: str
+
+
+POLICY: dict[str, Tolerance] = {
+    t.mode: t
+    for t in (
+        Tolerance("float64", 1e-9, 1e-11, "rounding and summation order only; u=1.1e-16"),
+        Tolerance("float32", 1e-5, 1e-5, "summation order over <=1e3 terms; u=6.0e-8"),
+        Tolerance("tf32", 1e-2, 1e-2, "TensorFloat-32 matmul/conv inputs; u=4.9e-4"),
+        Tolerance("bfloat16", 2e-2, 2e-2, "bfloat16 inputs and outputs; u=3.9e-3"),
+        Tolerance("float16", 2e-3, 2e-3, "float16 inputs and outputs; u=4.9e-4"),
+        Tolerance("numerical", 1e-5, 1e-7, "central differences, h=1e-4, float64"),
+    )
+}
+
+_DTYPE_MODES = {
+    torch.float64: "float64", torch.float32: "float32", torch.bfloat16: "bfloat16",
+    torch.float16: "float16",
+}
+
+
+def mode_for(dtype: Any) -> str:
+    """The policy mode of a torch or numpy float dtype."""
+    if not isinstance(dtype, torch.dtype):
+        dtype = torch.from_numpy(np.zeros(0, dtype=np.dtype(dtype))).dtype
+    if dtype not in _DTYPE_MODES:
+        raise ValueError(f"dtype: no tolerance for {dtype}; expected one of "
+                         f"{sorted(str(d) for d in _DTYPE_MODES)}")
+    return _DTYPE_MODES[dtype]
+
+
+def tolerance(dtype: Any = torch.float64, mode: str | None = None) -> Tolerance:
+    """The policy row for ``mode`` if given, else for ``dtype``."""
+    key = mode or mode_for(dtype)
+    if key not in POLICY:
+        raise ValueError(f"mode: expected one of {sorted(POLICY)}, got {key!r}")
+    return POLICY[key]
+
+
+def to_tensor(x: Any) -> torch.Tensor:
+    """A CPU tensor of x (numpy array, scalar or tensor on any device), detached."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    return torch.from_numpy(np.array(x, copy=True))
+
+
+def max_errors(actual: Any, expected: Any) -> tuple[float, float]:
+    """Largest absolute and relative (|a - e| / |e|, 0/0 = 0) element-wise error."""
+    a, e = to_tensor(actual).double(), to_tensor(expected).double()
+    if a.numel() == 0:
+        return 0.0, 0.0
+    diff = (a - e).abs()
+    rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e.abs())
+    return float(diff.max()), float(rel.max())
+
+
+def assert_close(actual: Any, expected: Any, *, mode: str | None = None,
+                 msg: str | None = None) -> None:
+    """``torch.testing.assert_close`` with the policy's rtol/atol.
+
+    Arrays and tensors are compared on the CPU; the dtypes must agree (a
+    float32 result is not compared against float64 silently).  The mode comes
+    from the expected dtype unless given.
+    """
+    a, e = to_tensor(actual), to_tensor(expected)
+    tol = tolerance(e.dtype, mode)
+    torch.testing.assert_close(
+        a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=False,
+        msg=(lambda m: f"{msg + ': ' if msg else ''}{m}\n(tolerance mode {tol.mode}: "
+                       f"rtol={tol.rtol}, atol={tol.atol}; {tol.reason})"))
+
+
+@contextlib.contextmanager
+def tf32_enabled(enabled: bool = True) -> Iterator[None]:
+    """Switch TF32 for CUDA matmuls and cuDNN convolutions on (or off) inside the block.
+
+    On Ampere/Hopper GPUs cuDNN uses TF32 for float32 convolutions by default;
+    parity tests turn it off for the ``float32`` mode and on, explicitly, for
+    the ``tf32`` mode.
+    """
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
