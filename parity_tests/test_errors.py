@@ -21,9 +21,9 @@ from torchref.device import resolve_device
 Y = np.full((4, 3), 1 / 3)
 CASES = [
     # (function name, y, t, message pattern)
-    ("cross_entropy_error", Y, np.array([0, 1, 2, 3]), 
+    ("cross_entropy_error", Y, np.array([0, 1, 2, 3]),
      r"t: expected integers in \[0, 3\), got max 3"),
-    ("cross_entropy_error", Y, np.array([0, -1, 2, 0]), 
+    ("cross_entropy_error", Y, np.array([0, -1, 2, 0]),
      r"t: expected integers in \[0, 3\), got min -1"),
     ("cross_entropy_error", Y, np.array([0, 1]), r"t: integer labels .* must have shape \(4,\)"),
     ("cross_entropy_error", Y, np.zeros((4, 2)), r"t: one-hot targets must have the shape"),
