@@ -33,3 +33,7 @@ class SGD:
         check_grads(params, grads)
         for key, p in params.items():
             p -= self.lr * grads[key]
+
+
+# name -> class, for command-line choices (scripts/train.py --optimizer).
+OPTIMIZERS: dict[str, type] = {"sgd": SGD}

@@ -40,3 +40,7 @@ class SGD:
             p.grad = grads[key].detach().to(p.dtype)
         with torch.no_grad():
             self.optimizer.step()
+
+
+# name -> class, for command-line choices (scripts/train.py --optimizer).
+OPTIMIZERS: dict[str, type] = {"sgd": SGD}
