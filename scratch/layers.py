@@ -5,6 +5,9 @@ needs, ``backward(dout)`` takes dL/d(output) and returns dL/d(input), leaving
 the parameter gradients on the layer (``dW``, ``db``).  Backward never
 modifies its argument.  Chaining the layers' backward calls in reverse order
 *is* backpropagation.
+
+``Dropout`` (``scratch.dropout``) and ``BatchNormalization``
+(``scratch.batchnorm``) live in their own modules and are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from scratch._checks import check_ndim
+from scratch.batchnorm import BatchNormalization as BatchNormalization  # re-export
+from scratch.dropout import Dropout as Dropout  # re-export
 from scratch.functions import as_float_array, sigmoid, softmax
 from scratch.losses import as_onehot, softmax_cross_entropy
 

@@ -2,13 +2,21 @@
 
 ``params`` and ``grads`` are dicts of arrays with the same keys; ``update``
 changes the arrays in ``params`` in place (the model holds the same arrays).
+Each optimizer keeps its state (velocities, squared-gradient sums, moments)
+in dicts keyed like ``params``, created at the first ``update``.
+
+Notation: ``g`` is ``grads[key]``, ``W`` is ``params[key]``, ``t`` counts the
+updates from 1, products and powers are element-wise.  Every docstring gives
+the course's formula and, next to it, how ``torch.optim`` writes the same
+rule (``torchref.optim`` configures torch to the course's formula; the parity
+tests pin any remaining difference exactly).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_positive
+from scratch._checks import check_positive, check_unit_interval
 
 
 def check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
@@ -20,6 +28,11 @@ def check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> 
         if np.shape(grads[key]) != p.shape:
             raise ValueError(f"grads[{key!r}]: expected shape {p.shape}, "
                              f"got {np.shape(grads[key])}")
+
+
+def zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One zero array per parameter (an optimizer's initial state)."""
+    return {key: np.zeros_like(p) for key, p in params.items()}
 
 
 class SGD:
@@ -35,5 +48,165 @@ class SGD:
             p -= self.lr * grads[key]
 
 
+class Momentum:
+    """SGD with momentum: a ball rolling down the loss surface.
+
+        v <- momentum * v - lr * g          (v starts at 0)
+        W <- W + v
+
+    torch (``SGD(momentum=m)``, dampening 0) keeps ``b <- m b + g`` (b_1 = g_1)
+    and steps ``W <- W - lr b``: the same rule, with ``v = -lr * b`` at every
+    step as long as lr is constant.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        check_positive("lr", lr)
+        check_unit_interval("momentum", momentum)
+        self.lr, self.momentum = lr, momentum
+        self.v: dict[str, np.ndarray] | None = None
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        check_grads(params, grads)
+        if self.v is None:
+            self.v = zeros_like(params)
+        for key, p in params.items():
+            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            p += self.v[key]
+
+
+class Nesterov:
+    """Nesterov's accelerated gradient, in the course's form.
+
+        W <- W + momentum^2 * v - (1 + momentum) * lr * g
+        v <- momentum * v - lr * g          (v starts at 0)
+
+    Nesterov evaluates the gradient at the look-ahead point ``W + m v``; the
+    course rewrites the variable as that look-ahead point, which gives the
+    two lines above.  torch (``SGD(momentum=m, nesterov=True)``) computes
+    ``b <- m b + g`` and ``W <- W - lr (g + m b)``; expanding b,
+    ``W <- W - lr ((1 + m) g + m^2 b_old)``: the course's rule with
+    ``v = -lr * b``.  Same formula, different bookkeeping.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        check_positive("lr", lr)
+        check_unit_interval("momentum", momentum)
+        self.lr, self.momentum = lr, momentum
+        self.v: dict[str, np.ndarray] | None = None
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        check_grads(params, grads)
+        if self.v is None:
+            self.v = zeros_like(params)
+        m = self.momentum
+        for key, p in params.items():
+            p += m * m * self.v[key] - (1 + m) * self.lr * grads[key]
+            self.v[key] = m * self.v[key] - self.lr * grads[key]
+
+
+class AdaGrad:
+    """Per-weight learning rates that shrink with the gradients seen so far.
+
+        h <- h + g^2                        (h starts at 0)
+        W <- W - lr * g / (sqrt(h) + eps)
+
+    ``eps`` (the course's 1e-7) keeps the first steps finite where h is 0;
+    it sits outside the square root, as in torch's ``Adagrad``, whose default
+    eps is 1e-10 (``torchref.optim.AdaGrad`` passes 1e-7).  torch's
+    ``lr_decay`` (0) and ``initial_accumulator_value`` (0) are the course's rule.
+    """
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-7) -> None:
+        check_positive("lr", lr)
+        check_positive("eps", eps)
+        self.lr, self.eps = lr, eps
+        self.h: dict[str, np.ndarray] | None = None
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        check_grads(params, grads)
+        if self.h is None:
+            self.h = zeros_like(params)
+        for key, p in params.items():
+            self.h[key] += grads[key] * grads[key]
+            p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
+
+
+class RMSprop:
+    """AdaGrad that forgets: h is an exponential moving average of g^2.
+
+        h <- decay_rate * h + (1 - decay_rate) * g^2     (h starts at 0)
+        W <- W - lr * g / (sqrt(h) + eps)
+
+    torch's ``RMSprop(alpha=decay_rate)`` is this rule (eps outside the root
+    too); its defaults differ: alpha 0.99 equals the course's decay_rate, eps
+    1e-8 is not the course's 1e-7 (``torchref.optim.RMSprop`` passes 1e-7).
+    """
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
+        check_positive("lr", lr)
+        check_unit_interval("decay_rate", decay_rate)
+        check_positive("eps", eps)
+        self.lr, self.decay_rate, self.eps = lr, decay_rate, eps
+        self.h: dict[str, np.ndarray] | None = None
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        check_grads(params, grads)
+        if self.h is None:
+            self.h = zeros_like(params)
+        for key, p in params.items():
+            self.h[key] *= self.decay_rate
+            self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
+            p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
+
+
+class Adam:
+    """Momentum (first moment m) plus RMSprop (second moment v), bias-corrected.
+
+        m <- m + (1 - beta1) * (g - m)       (= beta1 m + (1 - beta1) g)
+        v <- v + (1 - beta2) * (g^2 - v)
+        lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+        W <- W - lr_t * m / (sqrt(v) + eps)
+
+    m and v start at 0, so early averages are too small; dividing by
+    ``1 - beta^t`` undoes that.  The course folds both corrections into
+    ``lr_t``.  torch's ``Adam`` corrects m and v themselves:
+
+        W <- W - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps_torch)
+
+    Multiplying through shows the two agree exactly when
+    ``eps_torch = eps / sqrt(1 - beta2^t)``: the course's eps counts more in
+    early steps (3.2e-6 at t = 1 with beta2 = 0.999) and tends to eps.
+    ``torchref.optim.Adam`` sets that eps before each torch step; the parity
+    test also checks native ``torch.optim.Adam`` against this class with the
+    reverse rescaling.  ``eps`` is an attribute and may be changed between steps.
+    """
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-7) -> None:
+        check_positive("lr", lr)
+        check_unit_interval("beta1", beta1)
+        check_unit_interval("beta2", beta2)
+        check_positive("eps", eps)
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.iter = 0
+        self.m: dict[str, np.ndarray] | None = None
+        self.v: dict[str, np.ndarray] | None = None
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        check_grads(params, grads)
+        if self.m is None:
+            self.m, self.v = zeros_like(params), zeros_like(params)
+        self.iter += 1
+        lr_t = self.lr * (1.0 - self.beta2 ** self.iter) ** 0.5 / (1.0 - self.beta1 ** self.iter)
+        for key, p in params.items():
+            g = grads[key]
+            self.m[key] += (1 - self.beta1) * (g - self.m[key])
+            self.v[key] += (1 - self.beta2) * (g * g - self.v[key])
+            p -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + self.eps)
+
+
 # name -> class, for command-line choices (scripts/train.py --optimizer).
-OPTIMIZERS: dict[str, type] = {"sgd": SGD}
+OPTIMIZERS: dict[str, type] = {
+    "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+    "rmsprop": RMSprop, "adam": Adam,
+}

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from scratch._checks import check_ndim
+from torchref.batchnorm import BatchNormalization as BatchNormalization  # re-export
+from torchref.dropout import Dropout as Dropout  # re-export
 from torchref.losses import softmax_cross_entropy
 
 

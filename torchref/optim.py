@@ -1,21 +1,69 @@
 """Mirror of ``scratch.optim``: the course's ``update(params, grads)`` on ``torch.optim``.
 
-``SGD(lr).update(params, grads)`` hands the tensors in ``params`` (updated in
-place) and their gradients to a ``torch.optim.SGD`` and takes one step.  For
-an ``nn.Module`` use ``torch.optim.SGD(model.parameters(), lr)`` directly.
+``X(...).update(params, grads)`` hands the tensors in ``params`` (leaf
+tensors, updated in place) and their gradients to the ``torch.optim``
+optimizer configured to the course's formula, and takes one step.  For an
+``nn.Module`` use ``X(...).torch_optimizer(model.parameters())`` (or param
+groups, e.g. for weight decay) and the usual ``zero_grad/backward/step``.
+
+Course class -> torch configuration (see each ``scratch.optim`` docstring for
+the algebra):
+
+* ``SGD(lr)``                -> ``torch.optim.SGD(lr)``
+* ``Momentum(lr, m)``        -> ``torch.optim.SGD(lr, momentum=m)``; torch's
+  buffer b relates to the course's velocity as ``v = -lr * b``.
+* ``Nesterov(lr, m)``        -> ``torch.optim.SGD(lr, momentum=m, nesterov=True)``;
+  the same rule written with ``v = -lr * b``.
+* ``AdaGrad(lr, eps)``       -> ``torch.optim.Adagrad(lr, eps=eps)`` (torch's
+  default eps is 1e-10, the course's 1e-7; both outside the root).
+* ``RMSprop(lr, d, eps)``    -> ``torch.optim.RMSprop(lr, alpha=d, eps=eps)``
+  (torch's default eps is 1e-8).
+* ``Adam(lr, b1, b2, eps)``  -> ``CourseAdam``: ``torch.optim.Adam`` whose eps
+  is set to ``eps / sqrt(1 - b2^t)`` before step t, which is exactly the
+  course's ``lr_t`` form; plain ``torch.optim.Adam(eps=e)`` is the course's
+  rule with ``eps = e * sqrt(1 - b2^t)`` instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import torch
 
-from scratch._checks import check_positive
+from scratch._checks import check_positive, check_unit_interval
+
+
+class CourseAdam(torch.optim.Adam):
+    """``torch.optim.Adam`` with the course's epsilon placement.
+
+    torch divides by ``sqrt(v) / sqrt(1 - beta2^t) + eps``; the course by
+    ``(sqrt(v) + eps) / sqrt(1 - beta2^t)``.  Before each step this sets every
+    group's eps to ``course_eps / sqrt(1 - beta2^t)`` and lets torch do the rest.
+    ``t`` is the group's step count (the largest over its parameters) plus one.
+    """
+
+    def __init__(self, params: Iterable, lr: float = 0.001,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-7,
+                 **kwargs: Any) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, **kwargs)
+        for group in self.param_groups:
+            group["course_eps"] = group["eps"]
+
+    def step(self, closure: Callable[[], float] | None = None) -> Any:
+        for group in self.param_groups:
+            course_eps = group.setdefault("course_eps", group["eps"])
+            steps = [float(self.state[p]["step"]) for p in group["params"]
+                     if "step" in self.state[p]]
+            t = (max(steps) if steps else 0.0) + 1.0
+            group["eps"] = course_eps / (1.0 - group["betas"][1] ** t) ** 0.5
+        return super().step(closure)
 
 
 class SGD:
     """``W <- W - lr * dL/dW``, performed by ``torch.optim.SGD``."""
 
-    optimizer_class = torch.optim.SGD
+    optimizer_class: type[torch.optim.Optimizer] = torch.optim.SGD
 
     def __init__(self, lr: float = 0.01) -> None:
         check_positive("lr", lr)
@@ -26,21 +74,94 @@ class SGD:
     def optimizer_kwargs(self) -> dict:
         return {"lr": self.lr}
 
+    def torch_optimizer(self, params: Iterable) -> torch.optim.Optimizer:
+        """The ``torch.optim`` optimizer of this rule over ``params`` (tensors or param groups)."""
+        return self.optimizer_class(params, **self.optimizer_kwargs())
+
     def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
         missing = sorted(set(params) - set(grads))
         if missing:
             raise ValueError(f"grads: missing entries for parameters {missing}")
-        if self.optimizer is None or self.keys != list(params):
-            self.keys = list(params)
-            self.optimizer = self.optimizer_class(list(params.values()), **self.optimizer_kwargs())
         for key, p in params.items():
             if grads[key].shape != p.shape:
                 raise ValueError(f"grads[{key!r}]: expected shape {tuple(p.shape)}, "
                                  f"got {tuple(grads[key].shape)}")
+        if self.optimizer is None or self.keys != list(params):
+            self.keys = list(params)
+            self.optimizer = self.torch_optimizer(list(params.values()))
+        for key, p in params.items():
             p.grad = grads[key].detach().to(p.dtype)
         with torch.no_grad():
             self.optimizer.step()
 
 
+class Momentum(SGD):
+    """``v <- m v - lr g; W <- W + v`` as ``torch.optim.SGD(momentum=m)`` (v = -lr * buffer)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        check_unit_interval("momentum", momentum)
+        self.momentum = momentum
+
+    def optimizer_kwargs(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum}
+
+
+class Nesterov(Momentum):
+    """The course's Nesterov as ``torch.optim.SGD(momentum=m, nesterov=True)``."""
+
+    def optimizer_kwargs(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": True}
+
+
+class AdaGrad(SGD):
+    """``h += g^2; W -= lr g / (sqrt(h) + eps)`` as ``torch.optim.Adagrad(eps=eps)``."""
+
+    optimizer_class = torch.optim.Adagrad
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-7) -> None:
+        super().__init__(lr)
+        check_positive("eps", eps)
+        self.eps = eps
+
+    def optimizer_kwargs(self) -> dict:
+        return {"lr": self.lr, "eps": self.eps}
+
+
+class RMSprop(SGD):
+    """``h = d h + (1 - d) g^2; W -= lr g / (sqrt(h) + eps)`` as ``torch.optim.RMSprop``."""
+
+    optimizer_class = torch.optim.RMSprop
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
+        super().__init__(lr)
+        check_unit_interval("decay_rate", decay_rate)
+        check_positive("eps", eps)
+        self.decay_rate, self.eps = decay_rate, eps
+
+    def optimizer_kwargs(self) -> dict:
+        return {"lr": self.lr, "alpha": self.decay_rate, "eps": self.eps}
+
+
+class Adam(SGD):
+    """The course's Adam as ``CourseAdam`` (``torch.optim.Adam`` with eps rescaled per step)."""
+
+    optimizer_class = CourseAdam
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-7) -> None:
+        super().__init__(lr)
+        check_unit_interval("beta1", beta1)
+        check_unit_interval("beta2", beta2)
+        check_positive("eps", eps)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def optimizer_kwargs(self) -> dict:
+        return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps}
+
+
 # name -> class, for command-line choices (scripts/train.py --optimizer).
-OPTIMIZERS: dict[str, type] = {"sgd": SGD}
+OPTIMIZERS: dict[str, type] = {
+    "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+    "rmsprop": RMSprop, "adam": Adam,
+}
