@@ -35,11 +35,11 @@ class Dropout:
     """Dropout with ``ratio`` the probability of dropping a unit, 0 <= ratio < 1.
 
     forward(x, train_flg=True): x of any shape; returns x's shape.
-    ``seed`` seeds the layer's own ``np.random.default_rng``.
+    ``seed`` seeds the layer's own ``np.random.default_rng`` (a Generator is used as is).
     """
 
     def __init__(self, ratio: float = 0.5, inverted: bool = False,
-                 seed: int | None = None) -> None:
+                 seed: int | np.random.Generator | None = None) -> None:
         check_unit_interval("ratio", ratio)
         self.ratio, self.inverted = ratio, inverted
         self.rng = np.random.default_rng(seed)

@@ -4,7 +4,8 @@
   (2 -> 3 -> 2 -> 2, sigmoid hidden units, identity output).
 * ``MLP``: a multi-layer perceptron trained by backprop, with the course's
   model interface (``params``, ``predict``, ``loss``, ``gradient``,
-  ``numerical_gradient``, ``accuracy``).
+  ``numerical_gradient``, ``accuracy``) and its optional weight decay,
+  dropout and batch normalization.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scratch._checks import check_non_negative, check_unit_interval
+from scratch.batchnorm import BatchNormalization
+from scratch.dropout import Dropout
 from scratch.functions import identity_function, sigmoid
 from scratch.gradient import numerical_gradient
 from scratch.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
@@ -67,25 +71,43 @@ def init_std(activation: str, fan_in: int, weight_init_std: float | str) -> floa
 
 
 class MLP:
-    """Fully connected network ``Affine - act - ... - Affine`` with softmax cross-entropy.
+    """Fully connected network ``Affine - [BatchNorm] - act - [Dropout] - ... - Affine``.
+
+    The course's ``MultiLayerNetExtend``: softmax cross-entropy on top, and
+    optionally the regularisers of its chapter 6.
 
     Parameters
     ----------
     sizes : layer widths, input first and classes last, e.g. ``[784, 100, 10]``.
     activation : ``"relu"`` or ``"sigmoid"`` for the hidden layers.
-    seed : seed of the weight initialisation (``np.random.default_rng``).
+    seed : seed of the weight initialisation (``np.random.default_rng``); the
+        dropout masks are drawn from the same generator afterwards.
     weight_init_std : ``"auto"`` (He for relu, Xavier for sigmoid), ``"he"``,
         ``"xavier"`` or a number.  Biases start at zero.
     dtype : float dtype of the parameters (float64 by default).
+    weight_decay_lambda : L2 weight decay ``lambda >= 0``: the loss gains
+        ``(lambda / 2) * sum_i ||W_i||^2`` (weights only, not biases, gammas
+        or betas), so every ``dW_i`` gains ``lambda * W_i``.  torch's
+        ``weight_decay`` option of ``torch.optim`` adds the same term to the
+        gradient instead of the loss (``torchref.models.MLP.param_groups``).
+    use_dropout, dropout_ratio : a ``Dropout(dropout_ratio)`` after every
+        hidden activation (the course's convention: scale at test time).
+    use_batchnorm : a ``BatchNormalization`` between every hidden Affine and
+        its activation, with parameters ``gamma_i`` (ones) and ``beta_i``
+        (zeros) in ``params``; its running statistics stay on the layer.
 
-    ``params`` holds ``W1, b1, ..., WL, bL`` with ``Wi`` stored (in, out); the
-    layers hold the same arrays, so an optimizer updating ``params`` in place
-    updates the network.
+    ``params`` holds ``W1, b1, ..., WL, bL`` (and ``gamma_i, beta_i``) with
+    ``Wi`` stored (in, out); the layers hold the same arrays, so an optimizer
+    updating ``params`` in place updates the network.  ``predict``/``loss``
+    take ``train_flg`` (False: test-time dropout scaling and running
+    statistics); ``gradient`` runs the network in training mode.
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu",
                  seed: int | None = None, weight_init_std: float | str = "auto",
-                 dtype: np.dtype | type = np.float64) -> None:
+                 dtype: np.dtype | type = np.float64, weight_decay_lambda: float = 0.0,
+                 use_dropout: bool = False, dropout_ratio: float = 0.5,
+                 use_batchnorm: bool = False) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes: expected at least two positive widths (input and "
@@ -93,13 +115,22 @@ class MLP:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, "
                              f"got {activation!r}")
+        check_non_negative("weight_decay_lambda", weight_decay_lambda)
+        check_unit_interval("dropout_ratio", dropout_ratio)
         self.sizes, self.activation = sizes, activation
+        self.weight_decay_lambda = weight_decay_lambda
+        self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio
+        self.use_batchnorm = use_batchnorm
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
             std = init_std(activation, fan_in, weight_init_std)
             self.params[f"W{i}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
             self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
+            if use_batchnorm and i < len(sizes) - 1:
+                self.params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
+                self.params[f"beta{i}"] = np.zeros(fan_out, dtype=dtype)
+        self.rng = rng
         self.build_layers()
 
     @property
@@ -113,52 +144,83 @@ class MLP:
         for i in range(1, self.n_layers + 1):
             self.layers.append(Affine(self.params[f"W{i}"], self.params[f"b{i}"]))
             if i < self.n_layers:
+                if self.use_batchnorm:
+                    self.layers.append(BatchNormalization(self.params[f"gamma{i}"],
+                                                          self.params[f"beta{i}"]))
                 self.layers.append(ACTIVATIONS[self.activation]())
+                if self.use_dropout:
+                    self.layers.append(Dropout(self.dropout_ratio, seed=self.rng))
         self.last_layer = SoftmaxWithLoss()
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def layers_of(self, kind: type) -> list:
+        """The layers of one class, in order (e.g. ``model.layers_of(Dropout)``)."""
+        return [layer for layer in self.layers if isinstance(layer, kind)]
+
+    def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
         """Logits (N, C) for inputs (N, D)."""
         for layer in self.layers:
-            x = layer.forward(x)
+            if isinstance(layer, (Dropout, BatchNormalization)):
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
         return x
 
-    def loss(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Mean softmax cross-entropy of the logits against t (labels or one-hot)."""
-        return self.last_layer.forward(self.predict(x), t)
+    def weight_decay(self) -> float:
+        """``(lambda / 2) * sum_i ||W_i||^2``, the L2 term of the loss."""
+        if self.weight_decay_lambda == 0:
+            return 0.0
+        return 0.5 * self.weight_decay_lambda * sum(
+            float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_layers + 1))
+
+    def loss(self, x: np.ndarray, t: np.ndarray, train_flg: bool = False) -> np.ndarray:
+        """Mean softmax cross-entropy of the logits against t, plus the weight decay term."""
+        loss = self.last_layer.forward(self.predict(x, train_flg), t)
+        return loss + loss.dtype.type(self.weight_decay())
 
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of ``loss(x, t)`` by backprop, keyed like ``params``."""
-        self.loss(x, t)
+        """Gradients of ``loss(x, t, train_flg=True)`` by backprop, keyed like ``params``."""
+        self.loss(x, t, train_flg=True)
         dout = self.last_layer.backward(1.0)
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
-        affines = self.layers[::2]
         grads = {}
-        for i, layer in enumerate(affines, start=1):
-            grads[f"W{i}"], grads[f"b{i}"] = layer.dW, layer.db
+        for i, layer in enumerate(self.layers_of(Affine), start=1):
+            grads[f"W{i}"] = layer.dW + self.weight_decay_lambda * layer.W
+            grads[f"b{i}"] = layer.db
+        for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
+            grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma, layer.dbeta
         return grads
 
     def numerical_gradient(self, x: np.ndarray, t: np.ndarray,
                            h: float = 1e-4) -> dict[str, np.ndarray]:
-        """Gradients of ``loss(x, t)`` by central differences (slow: 2 losses per weight).
+        """Gradients of ``loss(x, t, train_flg=True)`` by central differences (slow).
 
         Use float64 parameters: in float32 the perturbation h is rounded away.
+        With dropout, fix the masks first (``layer.fixed_mask`` of every
+        ``model.layers_of(Dropout)``), or every loss draws new ones.  The
+        batch-norm running statistics are restored afterwards.
         """
+        saved_stats = [(layer, layer.running_mean, layer.running_var)
+                       for layer in self.layers_of(BatchNormalization)]
         grads = {}
-        for key, value in self.params.items():
-            saved = value.copy()
+        try:
+            for key, value in self.params.items():
+                saved = value.copy()
 
-            def loss_at(w: np.ndarray, value: np.ndarray = value) -> float:
-                value[...] = w   # the layers hold this very array
-                return float(self.loss(x, t))
-            try:
-                grads[key] = numerical_gradient(loss_at, saved, h)
-            finally:
-                value[...] = saved
+                def loss_at(w: np.ndarray, value: np.ndarray = value) -> float:
+                    value[...] = w   # the layers hold this very array
+                    return float(self.loss(x, t, train_flg=True))
+                try:
+                    grads[key] = numerical_gradient(loss_at, saved, h)
+                finally:
+                    value[...] = saved
+        finally:
+            for layer, mean, var in saved_stats:
+                layer.running_mean, layer.running_var = mean, var
         return grads
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
-        """Fraction of samples whose largest logit is the target class."""
-        y = self.predict(x)
+        """Fraction of samples whose largest logit (test mode) is the target class."""
+        y = self.predict(x, train_flg=False)
         labels = as_onehot(y, t).argmax(axis=-1)
         return float(np.mean(y.argmax(axis=-1) == labels))

@@ -4,6 +4,8 @@ Both sides key parameters the course's way (``W1, b1, ...``, W in (in, out));
 ``torchref.layers.Affine`` stores the transpose as ``nn.Linear`` does and is the
 only code that transposes.  Values are copied exactly (no dtype change unless
 asked): a round trip scratch -> torch -> scratch gives bit-identical arrays.
+Batch-norm ``gamma_i``/``beta_i`` travel with the parameters, the running
+statistics and the layer settings with the model.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import scratch.layers
 import scratch.models
+import torchref.layers
 import torchref.models
 
 
@@ -32,7 +36,7 @@ def params_to_numpy(params: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def load_params(model: torchref.models.MLP, params: dict[str, np.ndarray]) -> None:
-    """Copy course-layout arrays into a torch model, with shape checks."""
+    """Copy course-layout arrays (W, b, and gamma, beta if any) into a torch model."""
     for i, layer in enumerate(model.affines, start=1):
         W, b = params[f"W{i}"], params[f"b{i}"]
         if tuple(W.shape) != tuple(layer.W.shape) or tuple(b.shape) != tuple(layer.b.shape):
@@ -40,22 +44,58 @@ def load_params(model: torchref.models.MLP, params: dict[str, np.ndarray]) -> No
                              f"/{tuple(layer.b.shape)}, got {W.shape}/{b.shape}")
         layer.load_course(torch.as_tensor(W).to(layer.weight),
                           torch.as_tensor(b).to(layer.bias))
+    for i, layer in enumerate(model.layers_of(torchref.layers.BatchNormalization), start=1):
+        for name in ("gamma", "beta"):
+            value, target = params[f"{name}{i}"], getattr(layer, name)
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(f"params['{name}{i}']: expected shape {tuple(target.shape)}, "
+                                 f"got {value.shape}")
+            with torch.no_grad():
+                target.copy_(torch.as_tensor(value))
+
+
+def mlp_options(model: scratch.models.MLP | torchref.models.MLP) -> dict:
+    """The constructor options both MLPs share (sizes and weights excluded)."""
+    return {"activation": model.activation, "weight_decay_lambda": model.weight_decay_lambda,
+            "use_dropout": model.use_dropout, "dropout_ratio": model.dropout_ratio,
+            "use_batchnorm": model.use_batchnorm}
 
 
 def mlp_from_scratch(model: scratch.models.MLP, device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> torchref.models.MLP:
-    """A ``torchref.models.MLP`` with the scratch model's weights (dtype kept unless given)."""
+    """A ``torchref.models.MLP`` with the scratch model's options, weights and running statistics.
+
+    The dtype is kept unless given.  Dropout masks are not copied (they are
+    drawn per forward pass; set ``fixed_mask`` on both sides to share one).
+    """
     if dtype is None:
         dtype = torch.from_numpy(model.params["W1"][:0]).dtype
-    tmodel = torchref.models.MLP(model.sizes, model.activation, dtype=dtype, device=device)
+    tmodel = torchref.models.MLP(model.sizes, dtype=dtype, device=device, **mlp_options(model))
     load_params(tmodel, model.params)
+    for ours, theirs in zip(model.layers_of(scratch.layers.BatchNormalization),
+                            tmodel.layers_of(torchref.layers.BatchNormalization), strict=True):
+        copy_bn_settings(ours, theirs)
+        with torch.no_grad():
+            theirs.running_mean.copy_(torch.as_tensor(ours.running_mean))
+            theirs.running_var.copy_(torch.as_tensor(ours.running_var))
     return tmodel
 
 
+def copy_bn_settings(src: object, dst: object) -> None:
+    """Momentum, eps and the running-variance convention of a batch-norm layer."""
+    for name in ("momentum", "eps", "unbiased_running_var"):
+        setattr(dst, name, getattr(src, name))
+
+
 def mlp_to_scratch(model: torchref.models.MLP) -> scratch.models.MLP:
-    """A ``scratch.models.MLP`` with the torch model's weights and dtype."""
+    """A ``scratch.models.MLP`` with the torch model's options, weights, dtype and statistics."""
     params = params_to_numpy(model.params)
-    smodel = scratch.models.MLP(model.sizes, model.activation, dtype=params["W1"].dtype)
+    smodel = scratch.models.MLP(model.sizes, dtype=params["W1"].dtype, **mlp_options(model))
     for key, value in params.items():
         smodel.params[key][...] = value
+    for theirs, ours in zip(model.layers_of(torchref.layers.BatchNormalization),
+                            smodel.layers_of(scratch.layers.BatchNormalization), strict=True):
+        copy_bn_settings(theirs, ours)
+        ours.running_mean = to_numpy(theirs.running_mean)
+        ours.running_var = to_numpy(theirs.running_var)
     return smodel

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from scratch._checks import check_non_negative, check_unit_interval
+from torchref.batchnorm import BatchNormalization
+from torchref.dropout import Dropout
 from torchref.functions import identity_function, sigmoid
 from torchref.gradient import numerical_gradient as _numerical_gradient
 from torchref.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
@@ -60,12 +63,22 @@ def init_weight_(weight: torch.Tensor, activation: str, weight_init_std: float |
 
 
 class MLP(nn.Module):
-    """``Affine - act - ... - Affine`` with softmax cross-entropy; see ``scratch.models.MLP``."""
+    """``Affine - [BatchNorm] - act - [Dropout] - ... - Affine``; see ``scratch.models.MLP``.
+
+    Same options as the scratch model.  ``predict``/``loss`` take ``train_flg``
+    (they switch the module's mode for the call and restore it); calling the
+    module, ``model(x)``, follows ``model.train()``/``model.eval()`` as usual.
+    Weight decay is in the loss, as in the course; the torch way is
+    ``weight_decay_lambda=0`` and ``torch.optim``'s ``weight_decay`` on the
+    weights only: ``optimizer(model.param_groups(lam))``.
+    """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu",
                  seed: int | None = None, weight_init_std: float | str = "auto",
                  dtype: torch.dtype = torch.float64,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, weight_decay_lambda: float = 0.0,
+                 use_dropout: bool = False, dropout_ratio: float = 0.5,
+                 use_batchnorm: bool = False) -> None:
         super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -74,7 +87,12 @@ class MLP(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, "
                              f"got {activation!r}")
+        check_non_negative("weight_decay_lambda", weight_decay_lambda)
+        check_unit_interval("dropout_ratio", dropout_ratio)
         self.sizes, self.activation = sizes, activation
+        self.weight_decay_lambda = weight_decay_lambda
+        self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio
+        self.use_batchnorm = use_batchnorm
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         n = len(sizes) - 1
@@ -83,62 +101,109 @@ class MLP(nn.Module):
             init_weight_(W.T, activation, weight_init_std, gen)   # fan_in of (out, in)
             layers[f"Affine{i}"] = Affine(W, torch.zeros(fan_out, dtype=dtype))
             if i < n:
+                if use_batchnorm:
+                    layers[f"BatchNorm{i}"] = BatchNormalization(
+                        torch.ones(fan_out, dtype=dtype), torch.zeros(fan_out, dtype=dtype))
                 layers[f"{activation.capitalize()}{i}"] = ACTIVATIONS[activation]()
+                if use_dropout:
+                    layers[f"Dropout{i}"] = Dropout(dropout_ratio)
         self.layers = nn.Sequential(layers)
         self.last_layer = SoftmaxWithLoss()
         self.to(device=device)
 
+    def layers_of(self, kind: type) -> list[nn.Module]:
+        """The layers of one class, in order."""
+        return [m for m in self.layers if isinstance(m, kind)]
+
     @property
     def affines(self) -> list[Affine]:
-        return [m for m in self.layers if isinstance(m, Affine)]
+        return self.layers_of(Affine)
 
     @property
     def params(self) -> dict[str, torch.Tensor]:
-        """``W1, b1, ...`` in the course's layout (views of the module's parameters)."""
+        """``W1, b1, ...`` (course layout, views) and ``gamma_i, beta_i``, keyed as in scratch."""
         out: dict[str, torch.Tensor] = {}
         for i, layer in enumerate(self.affines, start=1):
             out[f"W{i}"], out[f"b{i}"] = layer.W, layer.b
+        for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
+            out[f"gamma{i}"], out[f"beta{i}"] = layer.gamma, layer.beta
         return out
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """torch.optim param groups: ``weight_decay`` on the weights W only, 0 on the rest.
+
+        torch.optim's ``weight_decay`` adds ``weight_decay * p`` to the gradient
+        of every parameter of its group: the gradient of the course's L2 term.
+        """
+        check_non_negative("weight_decay", weight_decay)
+        weights = [layer.weight for layer in self.affines]
+        ids = {id(w) for w in weights}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": weights, "weight_decay": weight_decay},
+                {"params": rest, "weight_decay": 0.0}]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, C)."""
-        return self(x)
+    def predict(self, x: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
+        """Logits (N, C), in training mode when ``train_flg`` (test mode otherwise)."""
+        was_training = self.training
+        self.train(train_flg)
+        try:
+            return self(x)
+        finally:
+            self.train(was_training)
 
-    def loss(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.last_layer(self.predict(x), t)
+    def weight_decay(self) -> torch.Tensor:
+        """``(lambda / 2) * sum_i ||W_i||^2``."""
+        return 0.5 * self.weight_decay_lambda * sum(
+            (layer.weight ** 2).sum() for layer in self.affines)
+
+    def loss(self, x: torch.Tensor, t: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
+        loss = self.last_layer(self.predict(x, train_flg), t)
+        if self.weight_decay_lambda == 0:
+            return loss
+        return loss + self.weight_decay()
 
     def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gradients of ``loss(x, t)`` by autograd, keyed and laid out like ``params``."""
+        """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
         self.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            self.loss(x, t).backward()
+            self.loss(x, t, train_flg=True).backward()
         grads: dict[str, torch.Tensor] = {}
         for i, layer in enumerate(self.affines, start=1):
             grads[f"W{i}"], grads[f"b{i}"] = layer.dW.clone(), layer.db.clone()
+        for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
+            grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma.clone(), layer.dbeta.clone()
         return grads
 
     @torch.no_grad()
     def numerical_gradient(self, x: torch.Tensor, t: torch.Tensor,
                            h: float = 1e-4) -> dict[str, torch.Tensor]:
+        """Central differences of ``loss(x, t, train_flg=True)``; running statistics restored."""
+        saved_stats = [(layer, layer.running_mean.clone(), layer.running_var.clone())
+                       for layer in self.layers_of(BatchNormalization)]
         grads = {}
-        for key, value in self.params.items():
-            saved = value.detach().clone()
+        try:
+            for key, value in self.params.items():
+                saved = value.detach().clone()
 
-            def loss_at(w: torch.Tensor, value: torch.Tensor = value) -> torch.Tensor:
-                value.copy_(w)
-                return self.loss(x, t)
-            try:
-                grads[key] = _numerical_gradient(loss_at, saved, h)
-            finally:
-                value.copy_(saved)
+                def loss_at(w: torch.Tensor, value: torch.Tensor = value) -> torch.Tensor:
+                    value.copy_(w)
+                    return self.loss(x, t, train_flg=True)
+                try:
+                    grads[key] = _numerical_gradient(loss_at, saved, h)
+                finally:
+                    value.copy_(saved)
+        finally:
+            for layer, mean, var in saved_stats:
+                layer.running_mean.copy_(mean)
+                layer.running_var.copy_(var)
         return grads
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, t: torch.Tensor) -> float:
-        y = self.predict(x)
+        y = self.predict(x, train_flg=False)
         labels = t.argmax(dim=-1) if t.shape == y.shape else t
         return float((y.argmax(dim=-1) == labels).double().mean())
 
