@@ -80,13 +80,86 @@ def probabilities(draw: st.DrawFn, dtype: type | None = None, max_n: int = 8,
 
 @st.composite
 def mlp_case(draw: st.DrawFn, dtype: type | None = None, max_width: int = 6,
-             max_layers: int = 3, max_n: int = 5) -> tuple[list[int], np.ndarray, np.ndarray, int]:
-    """A small MLP configuration: (sizes, x (N, D), integer labels (N,), weight seed)."""
+             max_layers: int = 3, max_n: int = 5,
+             min_n: int = 1) -> tuple[list[int], np.ndarray, np.ndarray, int]:
+    """A small MLP configuration: (sizes, x (N, D), integer labels (N,), weight seed).
+
+    ``min_n=2`` for batch normalization in training (one sample has no variance).
+    """
     dtype = dtype or draw(dtypes)
     sizes = draw(st.lists(st.integers(1, max_width), min_size=2, max_size=max_layers + 1))
     sizes[-1] = max(sizes[-1], 2)   # at least two classes
-    n = draw(st.integers(1, max_n))
+    n = draw(st.integers(min_n, max(min_n, max_n)))
     x = draw(arrays(dtype, (n, sizes[0]), 3.0))
     t = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, sizes[-1] - 1)))
     seed = draw(st.integers(0, 2**32 - 1))
     return sizes, x, t, seed
+
+
+OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+
+@st.composite
+def optimizer_kwargs(draw: st.DrawFn, name: str, max_lr: float = 0.3) -> dict:
+    """Hyper-parameters of ``scratch.optim.OPTIMIZERS[name]``, each drawn over its range."""
+    kwargs: dict = {"lr": draw(st.floats(1e-4, max_lr))}
+    if name in ("momentum", "nesterov"):
+        kwargs["momentum"] = draw(st.floats(0.0, 0.99))
+    elif name == "rmsprop":
+        kwargs["decay_rate"] = draw(st.floats(0.0, 0.999))
+    elif name == "adam":
+        kwargs["beta1"] = draw(st.floats(0.0, 0.99))
+        kwargs["beta2"] = draw(st.floats(0.0, 0.9999))
+    return kwargs
+
+
+@st.composite
+def dropout_case(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """(x, mask, ratio, dout): x (N, D) or (N, C, H, W), a boolean keep-mask of its shape.
+
+    The mask is drawn directly (any pattern, all-kept and all-dropped included),
+    since the two sides' random streams cannot be made to agree.
+    """
+    dtype = draw(dtypes)
+    shape = draw(st.sampled_from([2, 4]).flatmap(
+        lambda nd: st.tuples(*[st.integers(1, 4)] * nd)))
+    x = draw(arrays(dtype, shape))
+    mask = draw(hnp.arrays(np.bool_, shape))
+    ratio = draw(st.floats(0.0, 0.9))
+    return x, mask, ratio, draw(arrays(dtype, shape))
+
+
+@st.composite
+def batchnorm_case(draw: st.DrawFn, dtype: type | None = None) -> dict:
+    """Inputs of a batch-norm layer: x (N, D) or (N, C, H, W) with N >= 2, and its state.
+
+    Conditioning, by construction: an output ``(x - mu) / std`` carries the
+    rounding of x and mu divided by std, and torch's kernel folds it into
+    ``x * a + (beta - mu * a)`` with ``a = gamma / std``, so the absolute error
+    is about ``u * |x| * |gamma| / std``.  x is therefore drawn on the grid
+    k / 2, |k| <= 8 (exact in both formats, so a constant column has an exact
+    mean); in float32 every column has a spread of at least 1 (std >= 1/3),
+    while float64 also draws constant columns (std = 0, where only eps keeps
+    the division finite: 1/sqrt(eps) = 1000 times the rounding, still far inside
+    its policy).  gamma, beta and the running statistics are modest
+    (|gamma| <= 2, running_var in [0.25, 4]) for the same reason.
+    """
+    dtype = dtype or draw(dtypes)
+    image = draw(st.booleans())
+    n = draw(st.integers(2, 6))
+    feat = draw(st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2))
+                if image else st.tuples(st.integers(1, 5)))
+    shape = (n, *feat)
+    d = int(np.prod(feat))
+    k = draw(hnp.arrays(np.int64, shape, elements=st.integers(-8, 8)))
+    if dtype == np.float32 or not draw(st.booleans()):
+        flat = k.reshape(n, d)
+        flat[0] = flat[1] + np.where(flat[1] < 8, 1, -1)     # row 0 differs from row 1
+    x = (k / 2).astype(dtype)
+
+    def vec(lo: float, hi: float) -> np.ndarray:
+        return draw(hnp.arrays(dtype, (d,), elements=st.floats(lo, hi, width=32)))
+    return {"x": x, "gamma": vec(-2, 2), "beta": vec(-2, 2),
+            "running_mean": vec(-4, 4), "running_var": vec(0.25, 4),
+            "momentum": draw(st.floats(0.0, 0.99)),
+            "dout": draw(arrays(dtype, shape, 4.0))}
