@@ -162,10 +162,18 @@ class RMSprop:
 class Adam:
     """Momentum (first moment m) plus RMSprop (second moment v), bias-corrected.
 
-        m <- m + (1 - beta1) * (g - m)       (= beta1 m + (1 - beta1) g)
-        v <- v + (1 - beta2) * (g^2 - v)
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g^2
         lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
         W <- W - lr_t * m / (sqrt(v) + eps)
+
+    The course writes the averages incrementally, ``v += (1 - beta2) * (g^2 -
+    v)``: the same number in exact arithmetic, but ``g^2 - v`` cancels when
+    v is much larger than g^2, and with a small beta2 the error is all of v
+    (beta2 = 0, v = 81, g^2 = 4e-6 gives v = 0 in float32 instead of 4e-6,
+    and a step 5000 times too long).  Both terms of ``beta2 v + (1 - beta2)
+    g^2`` are >= 0, so that form never cancels; torch uses it for v (and
+    ``lerp`` for m).
 
     m and v start at 0, so early averages are too small; dividing by
     ``1 - beta^t`` undoes that.  The course folds both corrections into
@@ -200,8 +208,8 @@ class Adam:
         lr_t = self.lr * (1.0 - self.beta2 ** self.iter) ** 0.5 / (1.0 - self.beta1 ** self.iter)
         for key, p in params.items():
             g = grads[key]
-            self.m[key] += (1 - self.beta1) * (g - self.m[key])
-            self.v[key] += (1 - self.beta2) * (g * g - self.v[key])
+            self.m[key] = self.beta1 * self.m[key] + (1 - self.beta1) * g
+            self.v[key] = self.beta2 * self.v[key] + (1 - self.beta2) * (g * g)
             p -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + self.eps)
 
 

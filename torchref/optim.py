@@ -108,10 +108,14 @@ class Momentum(SGD):
 
 
 class Nesterov(Momentum):
-    """The course's Nesterov as ``torch.optim.SGD(momentum=m, nesterov=True)``."""
+    """The course's Nesterov as ``torch.optim.SGD(momentum=m, nesterov=True)``.
+
+    torch refuses ``nesterov=True`` with momentum 0, where the course's rule is
+    plain SGD; that case is passed as plain SGD.
+    """
 
     def optimizer_kwargs(self) -> dict:
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": True}
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.momentum > 0}
 
 
 class AdaGrad(SGD):
