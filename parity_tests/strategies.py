@@ -9,10 +9,15 @@ single samples) because ``floats`` shrinks towards and samples boundaries.
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+# For tests whose every example is a long run (50 optimizer steps): a third of the
+# profile's examples (ci 8, dev 33, thorough 333).  conftest loads the profile first.
+long_run = settings(max_examples=max(1, settings.default.max_examples // 3))
 
 dtypes = st.sampled_from(FLOAT_DTYPES)
 
@@ -100,16 +105,26 @@ OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
 @st.composite
-def optimizer_kwargs(draw: st.DrawFn, name: str, max_lr: float = 0.3) -> dict:
-    """Hyper-parameters of ``scratch.optim.OPTIMIZERS[name]``, each drawn over its range."""
+def optimizer_kwargs(draw: st.DrawFn, name: str, max_lr: float = 0.3,
+                     min_decay: float = 0.0, min_eps: float | None = None) -> dict:
+    """Hyper-parameters of ``scratch.optim.OPTIMIZERS[name]``, each drawn over its range.
+
+    ``min_decay`` bounds RMSprop's decay_rate and Adam's beta2 from below: near 0
+    the second moment forgets its history and the step is ``lr * sign(g)``, which
+    jumps at g = 0, so over many steps rounding decides it (training runs use 0.9).
+    ``min_eps``: draw the adaptive optimizers' eps from [min_eps, 0.1] instead of
+    the course's 1e-7 (see ``torchref.tolerance``: the step amplifies rounding by lr/eps).
+    """
     kwargs: dict = {"lr": draw(st.floats(1e-4, max_lr))}
     if name in ("momentum", "nesterov"):
         kwargs["momentum"] = draw(st.floats(0.0, 0.99))
     elif name == "rmsprop":
-        kwargs["decay_rate"] = draw(st.floats(0.0, 0.999))
+        kwargs["decay_rate"] = draw(st.floats(min_decay, 0.999))
     elif name == "adam":
         kwargs["beta1"] = draw(st.floats(0.0, 0.99))
-        kwargs["beta2"] = draw(st.floats(0.0, 0.9999))
+        kwargs["beta2"] = draw(st.floats(min_decay, 0.9999))
+    if min_eps is not None and name in ("adagrad", "rmsprop", "adam"):
+        kwargs["eps"] = draw(st.floats(min_eps, 0.1))
     return kwargs
 
 
