@@ -178,3 +178,30 @@ def batchnorm_case(draw: st.DrawFn, dtype: type | None = None) -> dict:
             "running_mean": vec(-4, 4), "running_var": vec(0.25, 4),
             "momentum": draw(st.floats(0.0, 0.99)),
             "dout": draw(arrays(dtype, shape, 4.0))}
+
+
+@st.composite
+def regularised_mlp_case(draw: st.DrawFn, dtype: type | None = None, max_width: int = 6,
+                         max_n: int = 5) -> tuple:
+    """(sizes, x, t, seed, options, masks): an MLP case with drawn ``scratch.models.MLP``
+    options (activation, weight decay, dropout, batch norm) and one boolean dropout mask
+    (N, width) per hidden layer (empty without dropout).  Batch normalization cases are
+    float64 (see ``torchref.tolerance`` on its conditioning) with N >= 2 and a spread.
+    """
+    use_batchnorm = draw(st.booleans())
+    dtype = np.float64 if use_batchnorm else dtype
+    sizes, x, t, seed = draw(mlp_case(dtype, max_width=max_width, max_n=max_n,
+                                      min_n=2 if use_batchnorm else 1))
+    if use_batchnorm:
+        # rows 0 and 1 differ by 1 in every feature: no hidden unit is constant over the
+        # batch by construction, where batch norm would put rounding noise (+-1e-13) at
+        # the relu kink and the two sides would pick different sides of it.
+        x = x.copy()
+        x[0] = x[1] + 1
+    options = {"activation": draw(st.sampled_from(["relu", "sigmoid"])),
+               "weight_decay_lambda": draw(st.sampled_from([0.0, 0.1, 1.5])),
+               "use_dropout": draw(st.booleans()), "dropout_ratio": draw(st.floats(0.0, 0.9)),
+               "use_batchnorm": use_batchnorm}
+    masks = ([draw(hnp.arrays(np.bool_, (len(x), w))) for w in sizes[1:-1]]
+             if options["use_dropout"] else [])
+    return sizes, x, t, seed, options, masks

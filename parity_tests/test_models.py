@@ -94,3 +94,85 @@ def test_mlp_init_schemes_and_seed() -> None:
     assert abs(s.params["W1"].std() - np.sqrt(1 / 784)) < 0.1 * np.sqrt(1 / 784)
     t = tm.MLP([784, 100, 10], seed=3)
     assert abs(float(t.params["W1"].detach().std()) - np.sqrt(2 / 784)) < 0.1 * np.sqrt(2 / 784)
+
+
+# --- weight decay, dropout and batch normalization in the MLP ------------------------------
+
+def set_shared_masks(model: sm.MLP, tmodel: tm.MLP, masks: list[np.ndarray],
+                     device: torch.device) -> None:
+    for ours, theirs, mask in zip(model.layers_of(sm.Dropout), tmodel.layers_of(tm.Dropout),
+                                  masks, strict=True):
+        ours.fixed_mask, theirs.fixed_mask = mask, torch.from_numpy(mask).to(device)
+
+
+def build(case: tuple) -> tuple:
+    """(model, x, t, masks) from ``S.regularised_mlp_case``."""
+    sizes, x, t, seed, options, masks = case
+    return sm.MLP(sizes, seed=seed, dtype=x.dtype, **options), x, t, masks
+
+
+@given(case=S.regularised_mlp_case())
+def test_regularised_mlp_parity(case: tuple, device: torch.device) -> None:
+    """Train-mode loss and every gradient (W with lambda W, b, gamma, beta), the running
+    statistics it leaves, and test-mode logits: scratch backprop vs the torch mirror."""
+    model, x, t, masks = build(case)
+    tmodel = tm.MLP.from_scratch(model, device=device)
+    set_shared_masks(model, tmodel, masks, device)
+    xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
+    assert_close(tmodel.loss(xt, tt, train_flg=True), model.loss(x, t, train_flg=True),
+                 msg="train loss (with the L2 term)")
+    grads, tgrads = model.gradient(x, t), tmodel.gradient(xt, tt)
+    assert grads.keys() == tgrads.keys() == model.params.keys()
+    for k in grads:
+        assert_close(tgrads[k], grads[k], msg=f"autograd vs backprop, {k}")
+    for ours, theirs in zip(model.layers_of(sm.BatchNormalization),
+                            tmodel.layers_of(tm.BatchNormalization), strict=True):
+        assert_close(theirs.running_mean, ours.running_mean, msg="running_mean")
+        assert_close(theirs.running_var, ours.running_var, msg="running_var")
+    assert_close(tmodel.predict(xt), model.predict(x), msg="test-mode logits")
+    assert model.accuracy(x, t) == tmodel.accuracy(xt, tt)
+
+
+@given(case=S.regularised_mlp_case(np.float64, max_width=4, max_n=3))
+def test_regularised_mlp_backprop_vs_numerical(case: tuple) -> None:
+    """Three ways in float64 with the options on: backprop, autograd, central differences."""
+    model, x, t, masks = build(case)
+    tmodel = tm.MLP.from_scratch(model)
+    set_shared_masks(model, tmodel, masks, torch.device("cpu"))
+    h = x
+    for layer in model.layers:
+        if isinstance(layer, sm.Relu):      # stay 1e-3 away from the kink, as above
+            assume(np.abs(h).min() > 1e-3)
+        if isinstance(layer, sm.BatchNormalization):
+            # batch norm is scale-invariant: a weight moved by h moves the output by about
+            # h |x| / std(input), so central differences need std(input) well above h |x|
+            # (their truncation error grows as (h |x| / std)^2).
+            assume(h.std(axis=0).min() > 0.1)
+            h = layer.forward(h, True)
+        elif isinstance(layer, sm.Dropout):
+            h = layer.forward(h, True)
+        else:
+            h = layer.forward(h)
+    grads, numeric = model.gradient(x, t), model.numerical_gradient(x, t)
+    tgrads = tmodel.gradient(torch.from_numpy(x), torch.from_numpy(t))
+    for k in grads:
+        assert_close(grads[k], numeric[k], mode="numerical", msg=f"backprop vs numerical, {k}")
+        assert_close(tgrads[k], grads[k], msg=f"autograd vs backprop, {k}")
+
+
+def test_weight_decay_term_and_options_round_trip() -> None:
+    model = sm.MLP([3, 4, 2], seed=1, weight_decay_lambda=0.5, use_batchnorm=True,
+                   use_dropout=True, dropout_ratio=0.3)
+    x, t = np.ones((2, 3)), np.array([0, 1])
+    plain = sm.MLP([3, 4, 2], seed=1, use_batchnorm=True, use_dropout=True, dropout_ratio=0.3)
+    expected = 0.25 * (np.sum(model.params["W1"] ** 2) + np.sum(model.params["W2"] ** 2))
+    assert_close(model.loss(x, t) - plain.loss(x, t), np.float64(expected), msg="L2 term")
+    back = tm.MLP.from_scratch(model).to_scratch()
+    assert (back.weight_decay_lambda, back.use_dropout, back.dropout_ratio,
+            back.use_batchnorm) == (0.5, True, 0.3, True)
+    assert set(back.params) == {"W1", "b1", "gamma1", "beta1", "W2", "b2"}
+    for cls in (sm.MLP, tm.MLP):
+        with pytest.raises(ValueError, match="weight_decay_lambda: expected a non-negative"):
+            cls([3, 2], weight_decay_lambda=-1.0)
+        with pytest.raises(ValueError, match=r"dropout_ratio: expected a number in \[0, 1\)"):
+            cls([3, 2], dropout_ratio=1.0)
