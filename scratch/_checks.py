@@ -59,3 +59,41 @@ def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value > 0``."""
     if not value > 0:
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
+
+
+def as_pair(name: str, value: int | Sequence[int], minimum: int = 0) -> tuple[int, int]:
+    """``3 -> (3, 3)``, ``(2, 3) -> (2, 3)``: a (height, width) pair of integers >= minimum.
+
+    Used for stride and padding, which may differ along the two spatial axes.
+    """
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
+        raise ValueError(f"{name}: expected an integer >= {minimum} or a pair of them, "
+                         f"got {value!r}")
+    return pair  # type: ignore[return-value]
+
+
+def conv_output_size(in_hw: Sequence[int], kernel_hw: Sequence[int],
+                     stride_hw: Sequence[int], pad_hw: Sequence[int]) -> tuple[int, int]:
+    """Output (height, width) of a convolution or pooling window sliding over ``in_hw``.
+
+    ``out = (in + 2 pad - kernel) // stride + 1`` per axis (torch's floor mode:
+    a last partial window is dropped).  Raises ``ValueError`` when the kernel
+    does not fit in the padded input, i.e. ``in + 2 pad < kernel``.
+    """
+    out = []
+    for axis, i, k, s, p in zip(("height", "width"), in_hw, kernel_hw, stride_hw, pad_hw,
+                                strict=True):
+        if i + 2 * p < k:
+            raise ValueError(f"x: input {axis} {i} with padding {p} is smaller than the "
+                             f"kernel {axis} {k}; expected {axis} >= {k - 2 * p}")
+        out.append((i + 2 * p - k) // s + 1)
+    return out[0], out[1]
+
+
+def check_pool_pad(kernel_hw: Sequence[int], pad_hw: Sequence[int]) -> None:
+    """Pooling pads at most half the window per side (torch's rule), so no window is all pad."""
+    for k, p in zip(kernel_hw, pad_hw, strict=True):
+        if 2 * p > k:
+            raise ValueError(f"pad: expected at most half the pool size {tuple(kernel_hw)}, "
+                             f"got {tuple(pad_hw)}")
