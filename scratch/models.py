@@ -143,3 +143,7 @@ class MLP:
         y = self.predict(x)
         labels = as_onehot(y, t).argmax(axis=-1)
         return float(np.mean(y.argmax(axis=-1) == labels))
+
+
+# The convolutional network lives in scratch.convnet; re-exported here.
+from scratch.convnet import SimpleConvNet  # noqa: E402
