@@ -23,6 +23,7 @@ from scratch.init import init_weight
 from scratch.layers import Affine, Relu, SoftmaxWithLoss
 from scratch.losses import as_onehot
 
+
 class SimpleConvNet:
     """conv - relu - pool(2x2) - affine - relu - affine, with softmax cross-entropy.
 

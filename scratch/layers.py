@@ -109,4 +109,4 @@ class SoftmaxWithLoss:
         return dout * (self.y - self.t) / n
 
 # Convolutional layers live in scratch.conv (scratch.im2col underneath); re-exported here.
-from scratch.conv import Convolution, Pooling  # noqa: E402
+from scratch.conv import Convolution, Pooling  # noqa: E402, F401 (re-export)

@@ -146,4 +146,4 @@ class MLP:
 
 
 # The convolutional network lives in scratch.convnet; re-exported here.
-from scratch.convnet import SimpleConvNet  # noqa: E402
+from scratch.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)

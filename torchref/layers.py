@@ -72,4 +72,4 @@ class SoftmaxWithLoss(nn.Module):
         return softmax_cross_entropy(x, t)
 
 # Convolutional layers live in torchref.conv; re-exported here.
-from torchref.conv import Convolution, Pooling  # noqa: E402
+from torchref.conv import Convolution, Pooling  # noqa: E402, F401 (re-export)

@@ -140,4 +140,4 @@ class MLP(nn.Module):
 
 
 # The convolutional network lives in torchref.convnet; re-exported here.
-from torchref.convnet import SimpleConvNet  # noqa: E402
+from torchref.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
