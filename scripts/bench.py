@@ -9,6 +9,7 @@ with ``--json``, to a file.  Add a group by writing a function that returns
 
     python scripts/bench.py                   # every group
     python scripts/bench.py --only mlp --repeats 50 --threads 1
+    python scripts/bench.py --only cnn --threads 1
 """
 
 from __future__ import annotations
@@ -84,7 +85,77 @@ def mlp_cases(batch: int = 100) -> list[Case]:
     return cases
 
 
-GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases}
+def cnn_cases(batch: int = 100) -> list[Case]:
+    """Convolution layer fwd+bwd (with dx), max pooling fwd+bwd, SimpleConvNet train step.
+
+    28x28 single-channel images, 30 5x5 filters (the course's MNIST setting).
+    """
+    import scratch.conv as sc
+    import scratch.models as sm
+    import scratch.optim as so
+    import torchref.conv as tc
+    import torchref.models as tm
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        rng = np.random.default_rng(0)
+        x = rng.random((batch, 1, 28, 28)).astype(dtype)
+        t = rng.integers(0, 10, batch)
+        W = (0.1 * rng.standard_normal((30, 1, 5, 5))).astype(dtype)
+        b = np.zeros(30, dtype=dtype)
+        dout = rng.standard_normal((batch, 30, 24, 24)).astype(dtype)
+        conv, tconv = sc.Convolution(W, b), tc.Convolution(torch.from_numpy(W),
+                                                           torch.from_numpy(b))
+        xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+        def conv_scratch(conv=conv, x=x, dout=dout) -> None:
+            conv.forward(x)
+            conv.backward(dout)
+
+        def conv_torch(tconv=tconv, xt=xt, doutt=doutt) -> None:
+            tconv.zero_grad(set_to_none=True)
+            xt.grad = None
+            tconv(xt).backward(doutt)   # dx, dW, db, like the scratch layer
+
+        cases.append(Case("cnn", f"conv 30x5x5 fwd+bwd (dx too), {batch}x1x28x28", name,
+                          conv_scratch, conv_torch))
+
+        feat = rng.standard_normal((batch, 30, 24, 24)).astype(dtype)
+        dpool = rng.standard_normal((batch, 30, 12, 12)).astype(dtype)
+        pool, tpool = sc.Pooling(2, 2), tc.Pooling(2, 2)
+        featt, dpoolt = torch.from_numpy(feat).requires_grad_(True), torch.from_numpy(dpool)
+
+        def pool_scratch(pool=pool, feat=feat, dpool=dpool) -> None:
+            pool.forward(feat)
+            pool.backward(dpool)
+
+        def pool_torch(tpool=tpool, featt=featt, dpoolt=dpoolt) -> None:
+            featt.grad = None
+            tpool(featt).backward(dpoolt)
+
+        cases.append(Case("cnn", f"max pool 2x2 fwd+bwd, {batch}x30x24x24", name,
+                          pool_scratch, pool_torch))
+
+        model = sm.SimpleConvNet(seed=0, weight_init_std="he", dtype=dtype)
+        tmodel = tm.SimpleConvNet.from_scratch(model)
+        opt, topt = so.SGD(0.01), torch.optim.SGD(tmodel.parameters(), lr=0.01)
+        xn, tt = torch.from_numpy(x), torch.from_numpy(t)
+
+        def net_scratch(model=model, opt=opt, x=x, t=t) -> None:
+            opt.update(model.params, model.gradient(x, t))
+
+        def net_torch(tmodel=tmodel, topt=topt, xn=xn, tt=tt) -> None:
+            topt.zero_grad(set_to_none=True)
+            tmodel.loss(xn, tt).backward()
+            topt.step()
+
+        cases.append(Case("cnn", f"SimpleConvNet train step, batch {batch}", name,
+                          net_scratch, net_torch))
+    return cases
+
+
+GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases}
 
 
 def set_threads(n: int) -> object:
