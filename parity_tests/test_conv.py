@@ -141,3 +141,49 @@ def test_pooling_default_stride_is_the_window(case: dict, mode: str) -> None:
     out = sl.Pooling(*kernel, mode=mode).forward(x)
     pool = F.max_pool2d if mode == "max" else F.avg_pool2d
     assert_close(pool(torch.from_numpy(x), kernel), out, msg="stride=None is the window size")
+
+
+CONV_ERRORS = [
+    # (constructor args, input shape, message pattern)
+    (((2, 3, 3), (2,)), (1, 3, 5, 5), r"W: expected a 4-D array, got shape \(2, 3, 3\)"),
+    (((2, 1, 3, 3), (3,)), (1, 1, 5, 5), r"b: expected shape \(2,\) to match W"),
+    (((2, 1, 3, 3), (2,), 0), (1, 1, 5, 5), r"stride: expected an integer >= 1"),
+    (((2, 1, 3, 3), (2,), 1, -1), (1, 1, 5, 5), r"pad: expected an integer >= 0"),
+    (((2, 1, 3, 3), (2,)), (1, 2, 5, 5), r"x: expected shape \(N, 1, H, W\) for W"),
+    (((2, 1, 3, 3), (2,)), (1, 5, 5), r"x: expected shape \(N, 1, H, W\) for W"),
+    (((2, 1, 4, 3), (2,), 1, 1), (1, 1, 1, 5), r"x: input height 1 with padding 1 is smaller "
+                                              r"than the kernel height 4; expected height >= 2"),
+]
+
+
+@pytest.mark.parametrize(("args", "x_shape", "pattern"), CONV_ERRORS)
+def test_convolution_errors_same_on_both_sides(args: tuple, x_shape: tuple,
+                                               pattern: str) -> None:
+    (w_shape, b_shape, *rest) = args
+    messages = []
+    for layer_cls, make in ((sl.Convolution, np.ones), (tl.Convolution, torch.ones)):
+        with pytest.raises(ValueError, match=pattern) as err:
+            layer_cls(make(w_shape), make(b_shape), *rest).forward(make(x_shape))
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+POOL_ERRORS = [
+    # (constructor args and kwargs, input shape, message pattern)
+    (((2, 2), {"mode": "min"}), (1, 1, 4, 4), r"mode: expected one of \('max', 'avg'\)"),
+    (((2, 2), {"pad": 2}), (1, 1, 4, 4), r"pad: expected at most half the pool size"),
+    (((0, 2), {}), (1, 1, 4, 4), r"pool size: expected an integer >= 1"),
+    (((3, 2), {}), (1, 1, 2, 4), r"x: input height 2 with padding 0 is smaller than the kernel"),
+    (((2, 2), {}), (1, 4, 4), r"x: expected a 4-D array"),
+]
+
+
+@pytest.mark.parametrize(("args", "x_shape", "pattern"), POOL_ERRORS)
+def test_pooling_errors_same_on_both_sides(args: tuple, x_shape: tuple, pattern: str) -> None:
+    (size, kwargs) = args
+    messages = []
+    for layer_cls, make in ((sl.Pooling, np.ones), (tl.Pooling, torch.ones)):
+        with pytest.raises(ValueError, match=pattern) as err:
+            layer_cls(*size, **kwargs).forward(make(x_shape))
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
