@@ -90,3 +90,28 @@ def mlp_case(draw: st.DrawFn, dtype: type | None = None, max_width: int = 6,
     t = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, sizes[-1] - 1)))
     seed = draw(st.integers(0, 2**32 - 1))
     return sizes, x, t, seed
+
+
+# ---- gradcheck and the parity harness -------------------------------------------------------
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def nonsymmetric_square(draw: st.DrawFn, dtype: type = np.float64, max_d: int = 5,
+                        bound: float = 3.0) -> np.ndarray:
+    """(D, D) matrices, D >= 2, that are never symmetric: W + 10 * (strict upper triangle).
+
+    Every off-diagonal pair then differs by at least 10 - 2 * bound, so a missing
+    transpose (W where W^T belongs) always changes the result.
+    """
+    d = draw(st.integers(2, max_d))
+    w = draw(arrays(dtype, (d, d), bound))
+    return (w + 10 * np.triu(np.ones((d, d)), 1)).astype(dtype)
+
+
+@st.composite
+def smooth_batch(draw: st.DrawFn, dtype: type = np.float64, max_n: int = 4, max_c: int = 5,
+                 bound: float = 3.0) -> np.ndarray:
+    """(N, C) arrays of moderate values (|x| <= 3): sigmoids are not saturated there."""
+    return draw(batch_matrix(dtype, max_n, max_c, bound))

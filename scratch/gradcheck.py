@@ -151,13 +151,14 @@ class _Problem:
         self.restore = restore
         self.n_evals = self.n_grad_evals = 0
         self.forwards_per_gradient = 0      # forward passes the analytic side runs first
+        self.backwards_per_gradient = 1     # 0 when the gradients were given as arrays
 
     def evaluate(self) -> float:
         self.n_evals += 1
         return self._evaluate()
 
     def analytic(self) -> list[np.ndarray]:
-        self.n_grad_evals += 1
+        self.n_grad_evals += self.backwards_per_gradient
         self.n_evals += self.forwards_per_gradient
         grads = self._analytic()
         for name, arr, g in zip(self.names, self.arrays, grads, strict=True):
@@ -200,7 +201,9 @@ def _function_problem(f: Callable, inputs: Any, analytic_grads: Any) -> _Problem
         grads = call(analytic_grads) if callable(analytic_grads) else analytic_grads
         return _grads_as_list(names, grads)
 
-    return _Problem(names, arrays, evaluate, analytic, lambda: None)
+    problem = _Problem(names, arrays, evaluate, analytic, lambda: None)
+    problem.backwards_per_gradient = int(callable(analytic_grads))
+    return problem
 
 
 def _layer_params(layer: Any) -> list[str]:
