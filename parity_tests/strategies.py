@@ -178,3 +178,17 @@ def mlp_parity_case(draw: st.DrawFn, dtype: type) -> object:
     """A small MLP: init (sizes, activation, weight seed), args (x, integer labels)."""
     sizes, x, t, seed = draw(mlp_case(dtype))
     return _case(x, t, init=(sizes, draw(st.sampled_from(["relu", "sigmoid"])), seed))
+
+
+@st.composite
+def leaky_relu_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, C) up to +-1e4 (zeros included: the kink) and the layer's negative_slope."""
+    x = draw(arrays(dtype, st.tuples(st.integers(0, 5), st.integers(1, 6)), 1e4))
+    return _case(x, init=(draw(st.sampled_from([0.0, 0.01, 0.2, 1.0])),))
+
+
+@st.composite
+def leaky_relu_function_case(draw: st.DrawFn, dtype: type) -> object:
+    """The same inputs for the function form: the slope goes as a keyword."""
+    case = draw(leaky_relu_case(dtype))
+    return _case(*case.args, negative_slope=case.init[0])

@@ -33,10 +33,12 @@ import torch.nn.functional as F
 
 import scratch.functions as sf
 import scratch.layers as sl
+import scratch.leaky_relu as slr
 import scratch.losses as sloss
 import scratch.models as sm
 import torchref.functions as tf
 import torchref.layers as tl
+import torchref.leaky_relu as tlr
 import torchref.losses as tloss
 import torchref.models as tm
 from torchref.parity import Case, Component, Sides
@@ -155,6 +157,16 @@ for _c in (
               group="layers"),
 ):
     register(_c)
+
+
+# ---- the worked example of docs/README_harness.md: one block per form -----------------------
+
+register(Component("leaky_relu", slr.leaky_relu, tlr.leaky_relu, inputs("leaky_relu_function_case"),
+                   native=F.leaky_relu, group="functions",
+                   backward=lambda dout, x, negative_slope: dout * slr.leaky_relu_grad(
+                       x, negative_slope)))
+register(Component("LeakyRelu", slr.LeakyRelu, tlr.LeakyRelu, inputs("leaky_relu_case"),
+                   native=lambda slope, x: F.leaky_relu(x, slope), group="layers"))
 
 
 # ---- models: built from init = (sizes, activation, seed), compared through their methods ----

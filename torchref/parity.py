@@ -332,8 +332,9 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
         if bad:
             raise AssertionError("\n".join(dict.fromkeys(x.message for x in bad)))
 
-    if hypothesis_settings is not None:
-        parity_check = hypothesis_settings(parity_check)
+    # the active profile (the suite's ci/dev/thorough), never a deadline: the first
+    # example pays for torch's and hypothesis's warm-up
+    parity_check = (hypothesis_settings or settings(settings.default, deadline=None))(parity_check)
     try:
         parity_check()
     except Exception as exc:
