@@ -5,4 +5,5 @@ hand-derived gradient; the code is the few vectorised lines that compute it.
 This package imports nothing but NumPy.
 """
 
-__all__ = ["functions", "gradient", "layers", "losses", "models", "optim", "perceptron"]
+__all__ = ["functions", "gradcheck", "gradient", "layers", "leaky_relu", "losses", "models",
+           "optim", "perceptron"]
