@@ -24,7 +24,9 @@ A direction that cannot be compared is skipped with its reason.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,12 +59,15 @@ def register(component: Component) -> Component:
 def inputs(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     """The input maker ``parity_tests.strategies.<name>(dtype, **kwargs)``, looked up lazily."""
     def make(dtype: Any) -> Any:
+        root = str(Path(__file__).resolve().parents[1])   # the checkout holding parity_tests/
+        if (Path(root) / "parity_tests").is_dir() and root not in sys.path:
+            sys.path.append(root)     # e.g. `python scripts/demo.py` puts only scripts/ first
         try:
             strategies = importlib.import_module("parity_tests.strategies")
         except ImportError as exc:   # the report reads the suite's strategies
             raise ImportError("torchref.components: the input makers live in "
-                              "parity_tests/strategies.py; run from the repository root "
-                              "(with the dev extras: hypothesis)") from exc
+                              "parity_tests/strategies.py; run from a checkout of the "
+                              "repository (with the dev extras: hypothesis)") from exc
         return getattr(strategies, name)(dtype, **kwargs)
     make.__name__ = name
     return make
