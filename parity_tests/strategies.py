@@ -186,3 +186,128 @@ def convnet_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 3,
                        "weight_init_std": draw(st.sampled_from(["he", "xavier", 0.1]))},
             "x": x, "t": draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))),
             "seed": draw(st.integers(0, 2**32 - 1))}
+
+
+# ---- gradcheck and the parity harness -------------------------------------------------------
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def nonsymmetric_square(draw: st.DrawFn, dtype: type = np.float64, max_d: int = 5,
+                        bound: float = 3.0) -> np.ndarray:
+    """(D, D) matrices, D >= 2, that are never symmetric: W + 10 * (strict upper triangle).
+
+    Every off-diagonal pair then differs by at least 10 - 2 * bound, so a missing
+    transpose (W where W^T belongs) always changes the result.
+    """
+    d = draw(st.integers(2, max_d))
+    w = draw(arrays(dtype, (d, d), bound))
+    return (w + 10 * np.triu(np.ones((d, d)), 1)).astype(dtype)
+
+
+@st.composite
+def smooth_batch(draw: st.DrawFn, dtype: type = np.float64, max_n: int = 4, max_c: int = 5,
+                 bound: float = 3.0) -> np.ndarray:
+    """(N, C) arrays of moderate values (|x| <= 3): sigmoids are not saturated there."""
+    return draw(batch_matrix(dtype, max_n, max_c, bound))
+
+
+# ---- input makers of the components table (torchref.components): dtype -> strategy of Case ----
+
+def _case(*args: object, init: tuple = (), **kwargs: object):
+    from torchref.parity import Case
+    return Case(tuple(args), tuple(init), kwargs)
+
+
+def elementwise_case(dtype: type, bound: float = 1e4) -> st.SearchStrategy:
+    """One array (N, C), N from 0, values up to +-1e4 (the overflow edges of exp)."""
+    shape = st.tuples(st.integers(0, 5), st.integers(1, 6))
+    return arrays(dtype, shape, bound).map(_case)
+
+
+@st.composite
+def softmax_case(draw: st.DrawFn, dtype: type) -> object:
+    """Logits (1-D or 2-D, unit, huge or tied) and the axis, -1 or (2-D only) 0."""
+    x = draw(logits(dtype))
+    return _case(x, axis=draw(st.sampled_from([-1, 0])) if x.ndim == 2 else -1)
+
+
+@st.composite
+def mse_case(draw: st.DrawFn, dtype: type) -> object:
+    """y and t of one shape, (K,) or (N, K)."""
+    shape = draw(st.sampled_from([1, 2]).flatmap(
+        lambda nd: st.tuples(*[st.integers(1, 6)] * nd)))
+    return _case(draw(arrays(dtype, shape)), draw(arrays(dtype, shape)))
+
+
+@st.composite
+def _targets(draw: st.DrawFn, scores: np.ndarray) -> np.ndarray:
+    t = draw(labels_for(scores))
+    return onehot(t, scores.shape[-1], scores.dtype) if draw(st.booleans()) else t
+
+
+@st.composite
+def probabilities_case(draw: st.DrawFn, dtype: type) -> object:
+    """Probability rows y (N, C) (exact zeros included) and labels or one-hot t."""
+    y = draw(probabilities(dtype))
+    return _case(y, draw(_targets(y)))
+
+
+@st.composite
+def logits_targets_case(draw: st.DrawFn, dtype: type, one_dim: bool | None = None) -> object:
+    """Logits (C,) or (N, C) of any magnitude and labels or one-hot targets."""
+    a = draw(logits(dtype, one_dim=one_dim))
+    return _case(a, draw(_targets(a)))
+
+
+@st.composite
+def affine_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, D) or (N, 1, 1, D), and the layer's W (D, M), b (M,)."""
+    n, d, m = draw(st.integers(1, 6)), draw(st.integers(1, 7)), draw(st.integers(1, 5))
+    x = draw(arrays(dtype, (n, 1, 1, d) if draw(st.booleans()) else (n, d)))
+    return _case(x, init=(draw(arrays(dtype, (d, m))), draw(arrays(dtype, (m,)))))
+
+
+@st.composite
+def mlp_parity_case(draw: st.DrawFn, dtype: type) -> object:
+    """A small MLP: init (sizes, activation, weight seed), args (x, integer labels)."""
+    sizes, x, t, seed = draw(mlp_case(dtype))
+    return _case(x, t, init=(sizes, draw(st.sampled_from(["relu", "sigmoid"])), seed))
+
+
+@st.composite
+def leaky_relu_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, C) up to +-1e4 (zeros included: the kink) and the layer's negative_slope."""
+    x = draw(arrays(dtype, st.tuples(st.integers(0, 5), st.integers(1, 6)), 1e4))
+    return _case(x, init=(draw(st.sampled_from([0.0, 0.01, 0.2, 1.0])),))
+
+
+@st.composite
+def leaky_relu_function_case(draw: st.DrawFn, dtype: type) -> object:
+    """The same inputs for the function form: the slope goes as a keyword."""
+    case = draw(leaky_relu_case(dtype))
+    return _case(*case.args, negative_slope=case.init[0])
+
+
+# ---- input makers of the components table for the CNN (torchref.components) ----------------
+
+@st.composite
+def convolution_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, C, H, W) and the layer's init (W, b, stride, pad): a whole ``conv_case``."""
+    c = draw(conv_case(dtype))
+    return _case(c["x"], init=(c["W"], c["b"], c["stride"], c["pad"]))
+
+
+@st.composite
+def pooling_case(draw: st.DrawFn, dtype: type, mode: str = "max") -> object:
+    """x (N, C, H, W) (ties included) and init (pool_h, pool_w, stride, pad, mode)."""
+    c = draw(pool_case(dtype))
+    return _case(c["x"], init=(*c["kernel"], c["stride"], c["pad"], mode))
+
+
+@st.composite
+def convnet_parity_case(draw: st.DrawFn, dtype: type) -> object:
+    """A small SimpleConvNet: init (constructor kwargs, seed), args (x, integer labels)."""
+    c = draw(convnet_case(dtype))
+    return _case(c["x"], c["t"], init=(c["kwargs"], c["seed"]))

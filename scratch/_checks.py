@@ -7,6 +7,7 @@ was received and what was expected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 
@@ -59,6 +60,12 @@ def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value > 0``."""
     if not value > 0:
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
+
+
+def check_finite(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
 
 
 def as_pair(name: str, value: int | Sequence[int], minimum: int = 0) -> tuple[int, int]:

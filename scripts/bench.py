@@ -155,7 +155,71 @@ def cnn_cases(batch: int = 100) -> list[Case]:
     return cases
 
 
-GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases}
+def _gradcheck_models() -> list[tuple[str, object, np.ndarray, np.ndarray, Callable]]:
+    """(label, float64 scratch model, x, t, torch twin maker) for the gradcheck group.
+
+    The CNN joins as soon as ``scratch.models.SimpleConvNet`` exists (branch cnn).
+    """
+    import scratch.models as sm
+    import torchref.models as tm
+
+    rng = np.random.default_rng(0)
+    out = [("MLP 64-16-10, batch 8", sm.MLP([64, 16, 10], "sigmoid", seed=0),
+            rng.standard_normal((8, 64)), rng.integers(0, 10, 8), tm.MLP.from_scratch)]
+    if hasattr(sm, "SimpleConvNet") and hasattr(tm, "SimpleConvNet"):
+        conv = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
+        model = sm.SimpleConvNet((1, 8, 8), conv, hidden_size=16, output_size=10,
+                                 weight_init_std=0.3, seed=0)
+        out.append(("SimpleConvNet 1x8x8 (4 3x3 filters)-16-10, batch 4", model,
+                    rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 10, 4),
+                    tm.SimpleConvNet.from_scratch))
+    return out
+
+
+def gradcheck_cases() -> list[Case]:
+    """Full vs fast gradient check of a model's backprop, and how many forward passes each needs.
+
+    scratch: ``scratch.gradient.gradcheck`` of the model's hand-written backprop;
+    torch: ``torch.autograd.gradcheck`` of autograd on the torch twin (same
+    float64 weights and batch, every parameter an input).  The case name
+    carries the forward passes each side made (counted, not estimated).
+    """
+    from torch.func import functional_call
+
+    from scratch.gradient import gradcheck
+
+    cases = []
+    for label, model, x, t, twin in _gradcheck_models():
+        tmodel = twin(model)
+        names = [n for n, _ in tmodel.named_parameters()]
+        leaves = tuple(p.detach().clone().requires_grad_(True) for p in tmodel.parameters())
+        xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+        calls = [0]
+
+        def loss(*params, tmodel=tmodel, names=names, xt=xt, tt=tt, calls=calls):
+            calls[0] += 1
+            logits = functional_call(tmodel, dict(zip(names, params, strict=True)), (xt,))
+            return tmodel.last_layer(logits, tt)
+
+        n_params = sum(v.size for v in model.params.values())
+        for fast in (False, True):
+            ours = gradcheck(model, (x, t), fast=fast, seed=0)
+            ours.raise_if_failed()
+            calls[0] = 0
+            assert torch.autograd.gradcheck(loss, leaves, fast_mode=fast)
+            mode = "fast" if fast else "full"
+            cases.append(Case(
+                "gradcheck", f"{mode} {label} ({n_params} weights): forward passes "
+                f"ours {ours.n_evals}, torch.autograd.gradcheck {calls[0]}", "float64",
+                lambda model=model, x=x, t=t, fast=fast: gradcheck(model, (x, t), fast=fast,
+                                                                     seed=0),
+                lambda loss=loss, leaves=leaves, fast=fast: torch.autograd.gradcheck(
+                    loss, leaves, fast_mode=fast)))
+    return cases
+
+
+GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases,
+                                               "gradcheck": gradcheck_cases}
 
 
 def set_threads(n: int) -> object:
