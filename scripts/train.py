@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
-from scratch.data import DATASETS  # noqa: E402
-from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS  # noqa: E402
-from scratch.training import MODELS  # noqa: E402
-from torchref.device import DEVICE_CHOICES  # noqa: E402
-from torchref.lockstep import DTYPES, IMPLS, Run, RunConfig, drift_report  # noqa: E402
-from torchref.optim import OPTIMIZERS as TORCH_OPTIMIZERS  # noqa: E402
+from scratch.data import DATASETS
+from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
+from scratch.training import MODELS
+from torchref.device import DEVICE_CHOICES
+from torchref.lockstep import DTYPES, IMPLS, Run, RunConfig, drift_report
+from torchref.optim import OPTIMIZERS as TORCH_OPTIMIZERS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,7 @@ class FixedOrderSampler(Sampler[int]):
 def make_loader(x: torch.Tensor, t: torch.Tensor, batch_size: int,
                 order: Sequence[int] | None = None, shuffle: bool = False,
                 seed: int = 0) -> DataLoader:
-    """A ``DataLoader`` over (x, t): in ``order`` when given, else shuffled by a seeded generator."""
+    """A ``DataLoader`` over (x, t): in ``order`` when given, else seeded shuffling."""
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     dataset = TensorDataset(x, t)

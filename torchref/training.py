@@ -31,6 +31,8 @@ from torchref import models as tmodels
 from torchref.device import resolve_device
 from torchref.optim import OPTIMIZERS
 
+CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -38,7 +40,7 @@ class DistInfo:
 
     rank: int = 0
     world: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = CPU
 
     @property
     def is_main(self) -> bool:
