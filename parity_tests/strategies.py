@@ -98,12 +98,14 @@ IDX_CODES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 
 @st.composite
-def idx_arrays(draw: st.DrawFn, max_dims: int = 3, max_side: int = 5) -> tuple[int, np.ndarray]:
+def idx_arrays(draw: st.DrawFn, max_dims: int = 3, max_side: int = 5,
+               min_side: int = 0) -> tuple[int, np.ndarray]:
     """(IDX dtype code, array of that dtype in native order), 1 to ``max_dims`` dimensions,
-    sizes 0 to ``max_side`` (empty arrays included), values over the dtype's whole range."""
+    sizes ``min_side`` to ``max_side`` (0: empty arrays included), values over the dtype's
+    whole range."""
     code = draw(st.sampled_from(sorted(IDX_CODES)))
     dtype = np.dtype(IDX_CODES[code]).newbyteorder("=")
-    shape = tuple(draw(st.lists(st.integers(0, max_side), min_size=1, max_size=max_dims)))
+    shape = tuple(draw(st.lists(st.integers(min_side, max_side), min_size=1, max_size=max_dims)))
     if dtype.kind == "f":
         elements = st.floats(allow_nan=False, width=8 * dtype.itemsize)
     else:
