@@ -118,6 +118,11 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
+def upcast(logits: torch.Tensor) -> torch.Tensor:
+    """Half-precision (autocast) logits -> float32 for the loss; float32/float64 as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
 class TorchTrainer:
     """A torchref model, its ``torch.optim`` optimizer, and the options of ``scripts/train.py``."""
 
@@ -152,7 +157,7 @@ class TorchTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             logits = self.net(x)
-        share = F.cross_entropy(logits.float(), t, reduction="sum") / n_global
+        share = F.cross_entropy(upcast(logits), t, reduction="sum") / n_global
         loss = share * self.info.world
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -173,7 +178,7 @@ class TorchTrainer:
             xb, tb = x[i:i + batch_size], t[i:i + batch_size]
             with self.autocast():
                 logits = self.model(xb)
-            loss_sum += F.cross_entropy(logits.float(), tb, reduction="sum").double()
+            loss_sum += F.cross_entropy(upcast(logits), tb, reduction="sum").double()
             correct += (logits.argmax(dim=-1) == tb).sum()
         return float(loss_sum) / len(x), int(correct) / len(x)
 
