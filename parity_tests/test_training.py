@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-import scratch.models as smodels
 import scratch.optim as soptim
 import scratch.training as st
 import torchref.optim as toptim
@@ -27,7 +26,7 @@ from torchref.tolerance import assert_close
 ROOT = Path(__file__).resolve().parents[1]
 OPTIMIZERS = sorted(set(soptim.OPTIMIZERS) & set(toptim.OPTIMIZERS))
 MODELS = [pytest.param("mlp"), pytest.param("cnn", marks=pytest.mark.skipif(
-    not hasattr(smodels, "SimpleConvNet"), reason="scratch.models.SimpleConvNet not merged yet"))]
+    st.conv_net_class() is None, reason="scratch SimpleConvNet not merged yet"))]
 LRS = {"sgd": 0.1}      # other optimizers: 0.01 (adaptive ones take steps of ~lr)
 
 

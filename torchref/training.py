@@ -98,8 +98,14 @@ def set_deterministic(enabled: bool = True) -> None:
 def model_from_scratch(smodel, device: torch.device | str | None = None,
                        dtype: torch.dtype | None = None) -> nn.Module:
     """The torchref model of the same class name (``MLP``, ``SimpleConvNet``) with its weights."""
+    import importlib
     name = type(smodel).__name__
     cls = getattr(tmodels, name, None)
+    if cls is None and name == "SimpleConvNet":
+        try:
+            cls = getattr(importlib.import_module("torchref.convnet"), name, None)
+        except ImportError:
+            cls = None
     if cls is None:
         raise ValueError(f"model: torchref.models has no {name} to mirror scratch.models.{name}")
     return cls.from_scratch(smodel, device=device, dtype=dtype)
