@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--deterministic", action="store_true",
                    help="torch.use_deterministic_algorithms(True), no cuDNN autotuning")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch and NumPy's BLAS (0: their defaults); 1 gives "
+                        "a fair scratch-vs-torch timing on a busy machine")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars or per-epoch lines")
     return p

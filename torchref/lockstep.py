@@ -53,6 +53,7 @@ class RunConfig:
     amp: bool = False
     compile: bool = False
     deterministic: bool = False
+    threads: int = 0
     progress: bool = True
 
 
@@ -77,6 +78,16 @@ def check_config(cfg: RunConfig, info: tt.DistInfo) -> None:
                          "an output folder")
 
 
+def set_threads(n: int) -> None:
+    """``n`` intra-op threads for torch and, when threadpoolctl is installed, for NumPy's BLAS."""
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:   # pragma: no cover - threadpoolctl is in the dev extra
+        return
+    threadpool_limits(n)
+
+
 def max_param_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]), initial=0.0)) for k in a)
 
@@ -91,6 +102,8 @@ class Run:
         check_config(cfg, self.info)
         if cfg.deterministic:
             tt.set_deterministic(True)
+        if cfg.threads:
+            set_threads(cfg.threads)
         np_dtype, torch_dtype = DTYPES[cfg.dtype]
         (self.x, self.t), (self.xv, self.tv) = load_dataset(cfg.dataset, cfg.data_dir,
                                                             flatten=False, dtype=np_dtype)
