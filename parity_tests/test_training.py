@@ -25,8 +25,7 @@ from torchref.tolerance import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIMIZERS = sorted(set(soptim.OPTIMIZERS) & set(toptim.OPTIMIZERS))
-MODELS = [pytest.param("mlp"), pytest.param("cnn", marks=pytest.mark.skipif(
-    st.conv_net_class() is None, reason="scratch SimpleConvNet not merged yet"))]
+MODELS = ["mlp", "cnn"]
 LRS = {"sgd": 0.1}      # other optimizers: 0.01 (adaptive ones take steps of ~lr)
 
 
