@@ -91,7 +91,7 @@ def run_torch(name: str, kwargs: dict, sizes: list[int], data: tuple, batches: n
         opt.zero_grad(set_to_none=True)
         loss = model.loss(xt[idx], tt[idx], train_flg=True)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         opt.step()
     return losses, model.accuracy(torch.from_numpy(x_test), torch.from_numpy(t_test))
 
