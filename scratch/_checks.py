@@ -59,3 +59,16 @@ def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value > 0``."""
     if not value > 0:
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
+
+
+def check_unit_interval(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 <= value <= 1``."""
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+
+
+def check_distillation_args(temperature: float, alpha: float) -> None:
+    """``temperature`` a positive finite number, ``alpha`` in [0, 1] (distillation loss)."""
+    if not 0 < temperature < float("inf"):
+        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    check_unit_interval("alpha", alpha)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratch._checks import check_ndim
+from scratch.distillation import DistillationLoss as DistillationLoss  # re-export
 from scratch.functions import as_float_array, sigmoid, softmax
 from scratch.losses import as_onehot, softmax_cross_entropy
 

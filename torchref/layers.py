@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from scratch._checks import check_ndim
+from torchref.distillation import DistillationLoss as DistillationLoss  # re-export
 from torchref.losses import softmax_cross_entropy
 
 
