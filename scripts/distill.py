@@ -250,6 +250,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for BLAS / torch (0 = the libraries' default); these "
+                        "networks are tiny, so one thread is fastest on a shared machine")
     p.add_argument("--out", type=Path, default=Path("runs/distill"),
                    help="folder for results.json and errors.png")
     args = p.parse_args(argv)
@@ -262,8 +265,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def limit_threads(n: int, impl: str) -> None:
+    """Use ``n`` CPU threads (0: leave the libraries' defaults)."""
+    if n <= 0:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n)
+    except ImportError:   # optional (the dev extra): BLAS keeps its default
+        print("threadpoolctl not installed: --threads does not limit NumPy's BLAS "
+              "(pip install threadpoolctl)")
+    if impl == "torch":
+        import torch
+        torch.set_num_threads(n)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    limit_threads(args.threads, args.impl)
     DistillationLoss(args.temperature, args.alpha)   # validate before any training
     data = load_dataset(args.dataset, DTYPES[args.dtype], args.train_size or None, seed=0)
     (x, _), (xt, _) = data
