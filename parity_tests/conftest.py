@@ -47,3 +47,15 @@ def _no_tf32() -> Iterator[None]:
     from torchref.tolerance import tf32_enabled
     with tf32_enabled(False):
         yield
+
+
+@pytest.fixture
+def parity(device: torch.device):
+    """``torchref.parity.assert_parity`` bound to the device under test: a parity test in one call.
+
+    ``parity(scratch_fn_or_layer, torch_fn_or_module, inputs_strategy, native=..., ...)``
+    """
+    import functools
+
+    from torchref.parity import assert_parity
+    return functools.partial(assert_parity, device=device)

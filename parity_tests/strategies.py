@@ -92,6 +92,257 @@ def mlp_case(draw: st.DrawFn, dtype: type | None = None, max_width: int = 6,
     return sizes, x, t, seed
 
 
+# --- convolution and pooling -------------------------------------------------------------
+
+@st.composite
+def window_geometry(draw: st.DrawFn, max_kernel: int = 4, max_stride: int = 3,
+                    max_pad: int = 2, max_extra: int = 4,
+                    pool: bool = False) -> tuple[tuple[int, int], ...]:
+    """(kernel, stride, pad, (H, W)) for a window sliding over an image, valid by construction.
+
+    Per axis: kernel k >= 1, stride s >= 1 (also larger than k), pad p (at most
+    k // 2 for pooling, torch's rule), then the input size H from its smallest
+    valid value ``max(1, k - 2p)`` (the kernel as large as the padded input, a
+    single output pixel) up to ``max_extra`` more.
+    """
+    kernel, stride, pad, size = [], [], [], []
+    for _ in range(2):
+        k = draw(st.integers(1, max_kernel))
+        s = draw(st.integers(1, max_stride))
+        p = draw(st.integers(0, k // 2 if pool else max_pad))
+        lo = max(1, k - 2 * p)
+        kernel.append(k)
+        stride.append(s)
+        pad.append(p)
+        size.append(draw(st.integers(lo, lo + max_extra)))
+    return tuple(kernel), tuple(stride), tuple(pad), tuple(size)
+
+
+def out_size(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+             pad: tuple[int, int]) -> tuple[int, int]:
+    """``(H + 2p - k) // s + 1`` per axis (a helper, not a strategy)."""
+    return tuple((i + 2 * p - k) // s + 1 for i, k, s, p in zip(size, kernel, stride, pad,
+                                                                 strict=True))
+
+
+@st.composite
+def image_values(draw: st.DrawFn, dtype: type, shape: tuple[int, ...],
+                 bound: float = 2.0) -> np.ndarray:
+    """Images of unit-scale floats, or of a few small integers (many exact ties)."""
+    if draw(st.booleans()):
+        return draw(arrays(dtype, shape, bound))
+    return draw(hnp.arrays(dtype, shape, elements=st.integers(-2, 2).map(float)))
+
+
+@st.composite
+def conv_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 3,
+              max_c: int = 3, max_fn: int = 3) -> dict:
+    """A whole convolution: x (N, C, H, W), W (FN, C, FH, FW), b, stride, pad, dout."""
+    dtype = dtype or draw(dtypes)
+    kernel, stride, pad, size = draw(window_geometry())
+    n, c, fn = (draw(st.integers(1, m)) for m in (max_n, max_c, max_fn))
+    oh, ow = out_size(size, kernel, stride, pad)
+    return {"x": draw(image_values(dtype, (n, c, *size))),
+            "W": draw(arrays(dtype, (fn, c, *kernel), 2.0)),
+            "b": draw(arrays(dtype, (fn,), 2.0)),
+            "stride": stride, "pad": pad,
+            "dout": draw(arrays(dtype, (n, fn, oh, ow), 2.0))}
+
+
+@st.composite
+def pool_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 3,
+              max_c: int = 3) -> dict:
+    """A whole pooling: x (N, C, H, W) (ties included), kernel, stride, pad, dout."""
+    dtype = dtype or draw(dtypes)
+    kernel, stride, pad, size = draw(window_geometry(pool=True))
+    n, c = draw(st.integers(1, max_n)), draw(st.integers(1, max_c))
+    oh, ow = out_size(size, kernel, stride, pad)
+    return {"x": draw(image_values(dtype, (n, c, *size))), "kernel": kernel,
+            "stride": stride, "pad": pad, "dout": draw(arrays(dtype, (n, c, oh, ow), 2.0))}
+
+
+@st.composite
+def convnet_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 3,
+                 unique: bool = False) -> dict:
+    """A small SimpleConvNet: constructor arguments, x (N, C, H, W), labels (N,), seed.
+
+    The conv output is at least 2x2 so the 2x2 pooling fits: H >= FS + stride - 2 pad.
+    ``unique`` draws pairwise distinct pixels in [-1, 1] (for finite differences).
+    """
+    dtype = dtype or draw(dtypes)
+    fs, stride, pad = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    lo = max(1, fs + stride - 2 * pad)
+    c = draw(st.integers(1, 2))
+    h, w = draw(st.integers(lo, lo + 3)), draw(st.integers(lo, lo + 3))
+    n, classes = draw(st.integers(1, max_n)), draw(st.integers(2, 4))
+    if unique:
+        x = draw(hnp.arrays(dtype, (n, c, h, w), elements=floats(dtype, 1.0), unique=True))
+    else:
+        x = draw(image_values(dtype, (n, c, h, w), 1.0))
+    return {"kwargs": {"input_dim": (c, h, w),
+                       "conv_param": {"filter_num": draw(st.integers(1, 3)), "filter_size": fs,
+                                      "pad": pad, "stride": stride},
+                       "hidden_size": draw(st.integers(1, 5)), "output_size": classes,
+                       "weight_init_std": draw(st.sampled_from(["he", "xavier", 0.1]))},
+            "x": x, "t": draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))),
+            "seed": draw(st.integers(0, 2**32 - 1))}
+
+
+# ---- gradcheck and the parity harness -------------------------------------------------------
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def nonsymmetric_square(draw: st.DrawFn, dtype: type = np.float64, max_d: int = 5,
+                        bound: float = 3.0) -> np.ndarray:
+    """(D, D) matrices, D >= 2, that are never symmetric: W + 10 * (strict upper triangle).
+
+    Every off-diagonal pair then differs by at least 10 - 2 * bound, so a missing
+    transpose (W where W^T belongs) always changes the result.
+    """
+    d = draw(st.integers(2, max_d))
+    w = draw(arrays(dtype, (d, d), bound))
+    return (w + 10 * np.triu(np.ones((d, d)), 1)).astype(dtype)
+
+
+@st.composite
+def smooth_batch(draw: st.DrawFn, dtype: type = np.float64, max_n: int = 4, max_c: int = 5,
+                 bound: float = 3.0) -> np.ndarray:
+    """(N, C) arrays of moderate values (|x| <= 3): sigmoids are not saturated there."""
+    return draw(batch_matrix(dtype, max_n, max_c, bound))
+
+
+# ---- input makers of the components table (torchref.components): dtype -> strategy of Case ----
+
+def _case(*args: object, init: tuple = (), **kwargs: object):
+    from torchref.parity import Case
+    return Case(tuple(args), tuple(init), kwargs)
+
+
+def elementwise_case(dtype: type, bound: float = 1e4) -> st.SearchStrategy:
+    """One array (N, C), N from 0, values up to +-1e4 (the overflow edges of exp)."""
+    shape = st.tuples(st.integers(0, 5), st.integers(1, 6))
+    return arrays(dtype, shape, bound).map(_case)
+
+
+@st.composite
+def softmax_case(draw: st.DrawFn, dtype: type) -> object:
+    """Logits (1-D or 2-D, unit, huge or tied) and the axis, -1 or (2-D only) 0."""
+    x = draw(logits(dtype))
+    return _case(x, axis=draw(st.sampled_from([-1, 0])) if x.ndim == 2 else -1)
+
+
+@st.composite
+def mse_case(draw: st.DrawFn, dtype: type) -> object:
+    """y and t of one shape, (K,) or (N, K)."""
+    shape = draw(st.sampled_from([1, 2]).flatmap(
+        lambda nd: st.tuples(*[st.integers(1, 6)] * nd)))
+    return _case(draw(arrays(dtype, shape)), draw(arrays(dtype, shape)))
+
+
+@st.composite
+def _targets(draw: st.DrawFn, scores: np.ndarray) -> np.ndarray:
+    t = draw(labels_for(scores))
+    return onehot(t, scores.shape[-1], scores.dtype) if draw(st.booleans()) else t
+
+
+@st.composite
+def probabilities_case(draw: st.DrawFn, dtype: type) -> object:
+    """Probability rows y (N, C) (exact zeros included) and labels or one-hot t."""
+    y = draw(probabilities(dtype))
+    return _case(y, draw(_targets(y)))
+
+
+@st.composite
+def logits_targets_case(draw: st.DrawFn, dtype: type, one_dim: bool | None = None) -> object:
+    """Logits (C,) or (N, C) of any magnitude and labels or one-hot targets."""
+    a = draw(logits(dtype, one_dim=one_dim))
+    return _case(a, draw(_targets(a)))
+
+
+@st.composite
+def affine_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, D) or (N, 1, 1, D), and the layer's W (D, M), b (M,)."""
+    n, d, m = draw(st.integers(1, 6)), draw(st.integers(1, 7)), draw(st.integers(1, 5))
+    x = draw(arrays(dtype, (n, 1, 1, d) if draw(st.booleans()) else (n, d)))
+    return _case(x, init=(draw(arrays(dtype, (d, m))), draw(arrays(dtype, (m,)))))
+
+
+@st.composite
+def mlp_parity_case(draw: st.DrawFn, dtype: type) -> object:
+    """A small MLP: init (sizes, activation, weight seed), args (x, integer labels)."""
+    sizes, x, t, seed = draw(mlp_case(dtype))
+    return _case(x, t, init=(sizes, draw(st.sampled_from(["relu", "sigmoid"])), seed))
+
+
+@st.composite
+def leaky_relu_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, C) up to +-1e4 (zeros included: the kink) and the layer's negative_slope."""
+    x = draw(arrays(dtype, st.tuples(st.integers(0, 5), st.integers(1, 6)), 1e4))
+    return _case(x, init=(draw(st.sampled_from([0.0, 0.01, 0.2, 1.0])),))
+
+
+@st.composite
+def leaky_relu_function_case(draw: st.DrawFn, dtype: type) -> object:
+    """The same inputs for the function form: the slope goes as a keyword."""
+    case = draw(leaky_relu_case(dtype))
+    return _case(*case.args, negative_slope=case.init[0])
+
+
+# ---- input makers of the components table for the CNN (torchref.components) ----------------
+
+@st.composite
+def convolution_case(draw: st.DrawFn, dtype: type) -> object:
+    """x (N, C, H, W) and the layer's init (W, b, stride, pad): a whole ``conv_case``."""
+    c = draw(conv_case(dtype))
+    return _case(c["x"], init=(c["W"], c["b"], c["stride"], c["pad"]))
+
+
+@st.composite
+def pooling_case(draw: st.DrawFn, dtype: type, mode: str = "max") -> object:
+    """x (N, C, H, W) (ties included) and init (pool_h, pool_w, stride, pad, mode)."""
+    c = draw(pool_case(dtype))
+    return _case(c["x"], init=(*c["kernel"], c["stride"], c["pad"], mode))
+
+
+@st.composite
+def convnet_parity_case(draw: st.DrawFn, dtype: type) -> object:
+    """A small SimpleConvNet: init (constructor kwargs, seed), args (x, integer labels)."""
+    c = draw(convnet_case(dtype))
+    return _case(c["x"], c["t"], init=(c["kwargs"], c["seed"]))
+
+
+# ----------------------------------------------------------------------------- IDX files
+
+IDX_CODES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@st.composite
+def idx_arrays(draw: st.DrawFn, max_dims: int = 3, max_side: int = 5,
+               min_side: int = 0) -> tuple[int, np.ndarray]:
+    """(IDX dtype code, array of that dtype in native order), 1 to ``max_dims`` dimensions,
+    sizes ``min_side`` to ``max_side`` (0: empty arrays included), values over the dtype's
+    whole range."""
+    code = draw(st.sampled_from(sorted(IDX_CODES)))
+    dtype = np.dtype(IDX_CODES[code]).newbyteorder("=")
+    shape = tuple(draw(st.lists(st.integers(min_side, max_side), min_size=1, max_size=max_dims)))
+    if dtype.kind == "f":
+        elements = st.floats(allow_nan=False, width=8 * dtype.itemsize)
+    else:
+        info = np.iinfo(dtype)
+        elements = st.integers(int(info.min), int(info.max))
+    return code, draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+def idx_bytes(code: int, array: np.ndarray) -> bytes:
+    """The IDX encoding of ``array``, written out from the format's definition (a helper)."""
+    import struct
+    head = struct.pack(">BBBB", 0, 0, code, array.ndim)
+    head += struct.pack(f">{array.ndim}I", *array.shape)
+    return head + array.astype(IDX_CODES[code]).tobytes()
+
+
 # --- knowledge distillation (parity_tests/test_distillation.py) -----------------------------
 
 #: The temperatures the distillation loss promises to handle, ends included.

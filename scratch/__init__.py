@@ -5,4 +5,5 @@ hand-derived gradient; the code is the few vectorised lines that compute it.
 This package imports nothing but NumPy.
 """
 
-__all__ = ["functions", "gradient", "layers", "losses", "models", "optim", "perceptron"]
+__all__ = ["conv", "convnet", "functions", "gradcheck", "gradient", "im2col", "init", "layers",
+           "leaky_relu", "losses", "models", "optim", "perceptron"]

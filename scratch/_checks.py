@@ -7,6 +7,7 @@ was received and what was expected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 
@@ -59,6 +60,85 @@ def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value > 0``."""
     if not value > 0:
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
+
+
+def check_finite(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+
+
+def as_pair(name: str, value: int | Sequence[int], minimum: int = 0) -> tuple[int, int]:
+    """``3 -> (3, 3)``, ``(2, 3) -> (2, 3)``: a (height, width) pair of integers >= minimum.
+
+    Used for stride and padding, which may differ along the two spatial axes.
+    """
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
+        raise ValueError(f"{name}: expected an integer >= {minimum} or a pair of them, "
+                         f"got {value!r}")
+    return pair  # type: ignore[return-value]
+
+
+def conv_output_size(in_hw: Sequence[int], kernel_hw: Sequence[int],
+                     stride_hw: Sequence[int], pad_hw: Sequence[int]) -> tuple[int, int]:
+    """Output (height, width) of a convolution or pooling window sliding over ``in_hw``.
+
+    ``out = (in + 2 pad - kernel) // stride + 1`` per axis (torch's floor mode:
+    a last partial window is dropped).  Raises ``ValueError`` when the kernel
+    does not fit in the padded input, i.e. ``in + 2 pad < kernel``.
+    """
+    out = []
+    for axis, i, k, s, p in zip(("height", "width"), in_hw, kernel_hw, stride_hw, pad_hw,
+                                strict=True):
+        if i + 2 * p < k:
+            raise ValueError(f"x: input {axis} {i} with padding {p} is smaller than the "
+                             f"kernel {axis} {k}; expected {axis} >= {k - 2 * p}")
+        out.append((i + 2 * p - k) // s + 1)
+    return out[0], out[1]
+
+
+def check_pool_pad(kernel_hw: Sequence[int], pad_hw: Sequence[int]) -> None:
+    """Pooling pads at most half the window per side (torch's rule), so no window is all pad."""
+    for k, p in zip(kernel_hw, pad_hw, strict=True):
+        if 2 * p > k:
+            raise ValueError(f"pad: expected at most half the pool size {tuple(kernel_hw)}, "
+                             f"got {tuple(pad_hw)}")
+
+
+# SimpleConvNet (scratch.convnet and torchref.convnet): the conv_param defaults.
+DEFAULT_CONV = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
+
+
+def conv_net_shapes(input_dim: Sequence[int], conv_param: dict,
+                    hidden_size: int, output_size: int) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of SimpleConvNet in the course's layout.
+
+    W1 (FN, C, FS, FS), b1 (FN,), W2 (FN*PH*PW, hidden), b2 (hidden,),
+    W3 (hidden, out), b3 (out,), with (PH, PW) the size of the 2x2-pooled maps.
+
+    Raises ``ValueError`` on an input the filter or the 2x2 pooling does not fit.
+    """
+    if len(input_dim) != 3 or min(input_dim) < 1:
+        raise ValueError(f"input_dim: expected (C, H, W) of positive sizes, got {input_dim!r}")
+    unknown = set(conv_param) - set(DEFAULT_CONV)
+    if unknown:
+        raise ValueError(f"conv_param: unknown keys {sorted(unknown)}; expected some of "
+                         f"{sorted(DEFAULT_CONV)}")
+    p = {**DEFAULT_CONV, **conv_param}
+    fn, fs = int(p["filter_num"]), int(p["filter_size"])
+    if fn < 1 or fs < 1 or hidden_size < 1 or output_size < 1:
+        raise ValueError(f"conv_param/hidden_size/output_size: expected positive sizes, got "
+                         f"{p}, {hidden_size}, {output_size}")
+    c, h, w = (int(v) for v in input_dim)
+    try:
+        conv_hw = conv_output_size((h, w), (fs, fs), (p["stride"],) * 2, (p["pad"],) * 2)
+        pool_hw = conv_output_size(conv_hw, (2, 2), (2, 2), (0, 0))
+    except ValueError as exc:
+        raise ValueError(f"input_dim: {tuple(input_dim)} does not fit conv_param {p} and "
+                         f"the 2x2 pooling ({exc})") from exc
+    return {"W1": (fn, c, fs, fs), "b1": (fn,), "W2": (fn * pool_hw[0] * pool_hw[1], hidden_size),
+            "b2": (hidden_size,), "W3": (hidden_size, output_size), "b3": (output_size,)}
 
 
 def check_unit_interval(name: str, value: float) -> None:

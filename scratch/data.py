@@ -2,9 +2,29 @@
 
 ``load_digits`` is the embedded default: scikit-learn's bundled handwritten
 digits (1,797 real 8x8 images, 10 classes), so everything runs offline.
+``load_mnist`` reads MNIST or Fashion-MNIST from IDX files on disk, parsed by
+``load_idx`` (below, from the format's definition; no torchvision needed).
+
+The IDX format (LeCun et al., the MNIST files)::
+
+    bytes 0-1   0x00 0x00                 (the magic number's zero half)
+    byte  2     dtype code                0x08 uint8, 0x09 int8, 0x0B int16,
+                                          0x0C int32, 0x0D float32, 0x0E float64
+    byte  3     ndim                      e.g. 3 for images (N, 28, 28)
+    4 * ndim    dims, big-endian uint32   N, rows, cols
+    then        prod(dims) items, big-endian, row-major (C order)
+
+So the file size is known from the header: ``4 + 4 ndim + prod(dims) * itemsize``.
+A file that disagrees (truncated download, trailing bytes, a file of another
+format) is an error that names the file and the numbers, never a short array.
 """
 
 from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -45,7 +65,8 @@ def load_digits(normalize: bool = True, flatten: bool = True, one_hot_label: boo
 
     Images are (N, 64) when ``flatten`` else (N, 1, 8, 8); pixel values 0..16
     are scaled to [0, 1] when ``normalize``.  Labels are integers (N,) or
-    one-hot (N, 10).  The default split gives 1,437 training and 360 test images.
+    one-hot (N, 10).  The default split gives 1,438 training and 359 test images
+    (per class ``round(0.2 * count)``, Python rounding half to even).
     """
     try:
         from sklearn.datasets import load_digits as sk_load_digits
@@ -62,3 +83,203 @@ def load_digits(normalize: bool = True, flatten: bool = True, one_hot_label: boo
     tr, te = stratified_split(t, test_fraction, seed)
     t_out = to_onehot(t, 10, dtype) if one_hot_label else t
     return (x[tr], t_out[tr]), (x[te], t_out[te])
+
+
+# ----------------------------------------------------------------------------- IDX files
+
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
+}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse the bytes of an IDX file into an array of native byte order (see the module doc)."""
+    if len(data) < 4:
+        raise ValueError(f"{name}: truncated IDX header: {len(data)} bytes, expected at least 4")
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{name}: bad IDX magic number 0x{data[:4].hex()}: the first two "
+                         f"bytes must be 0x0000 (is this an IDX file?)")
+    code, ndim = data[2], data[3]
+    if code not in IDX_DTYPES:
+        raise ValueError(f"{name}: unknown IDX dtype code 0x{code:02x}, expected one of "
+                         f"{', '.join(f'0x{c:02x}' for c in IDX_DTYPES)}")
+    if ndim == 0:
+        raise ValueError(f"{name}: IDX header declares 0 dimensions, expected at least 1")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{name}: truncated IDX header: {len(data)} bytes, the {ndim} "
+                         f"dimensions need {header}")
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_DTYPES[code]
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "trailing bytes"
+        raise ValueError(f"{name}: size mismatch ({what}): header says dims {dims} of "
+                         f"{dtype.newbyteorder('=').name} = {expected} bytes, file has "
+                         f"{len(data)}")
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))   # a native-order, writable copy
+
+
+def load_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (raw or gzip-compressed) into a NumPy array.
+
+    Raises ``ValueError`` naming the file when it is truncated, has a bad magic
+    number or an unknown dtype code, or its size disagrees with its header.
+    """
+    return parse_idx(read_bytes(path), str(path))
+
+
+def save_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
+    """Write ``array`` as an IDX file (gzip when ``compress``, default: name ends in .gz)."""
+    array = np.asarray(array)
+    codes = {dt.newbyteorder("="): c for c, dt in IDX_DTYPES.items()}
+    native = array.dtype.newbyteorder("=")
+    if native not in codes or array.ndim == 0 or array.ndim > 255:
+        raise ValueError(f"array: expected 1 to 255 dimensions of one of "
+                         f"{sorted(d.name for d in codes)}, got {array.dtype} {array.shape}")
+    head = bytes([0, 0, codes[native], array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    data = head + array.astype(IDX_DTYPES[codes[native]]).tobytes()
+    path = Path(path)
+    compress = path.suffix == ".gz" if compress is None else compress
+    path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
+
+
+# ----------------------------------------------------------------------------- MNIST
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+# kind -> (torchvision's folder name, MD5 of the four .gz files in MNIST_FILES order).
+# The sums are the published ones, also in torchvision.datasets.MNIST/FashionMNIST.resources.
+MNIST_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mnist": ("MNIST", ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                        "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
+    "fashion-mnist": ("FashionMNIST", ("8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                                       "25c81989df183df01b3e8a0aad5dffbe",
+                                       "bef4ecab320f06d8554ea6380940ec79",
+                                       "bb300cfdad3c16e7a12a480ee83cd310")),
+}
+MNIST_COUNTS = {"train": 60000, "t10k": 10000}
+
+
+def md5_file(path: str | Path) -> str:
+    """Hex MD5 of a file (read in 1 MiB chunks)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mnist_folders(root: str | Path, kind: str = "mnist") -> list[Path]:
+    """Where ``load_mnist`` looks, in order: torchvision's ``root/MNIST/raw``, then ``root``."""
+    if kind not in MNIST_KINDS:
+        raise ValueError(f"kind: expected one of {sorted(MNIST_KINDS)}, got {kind!r}")
+    root = Path(root)
+    return [root / MNIST_KINDS[kind][0] / "raw", root]
+
+
+def find_mnist_files(root: str | Path, kind: str = "mnist",
+                     verify: bool = True) -> dict[str, Path]:
+    """The four files of ``kind`` under ``root`` (``name`` or ``name.gz``), MD5-checked.
+
+    A ``.gz`` file is preferred and its MD5 must match the published sum when
+    ``verify``.  Uncompressed files (torchvision extracts them next to the
+    .gz) have no published sum; ``load_mnist`` checks their shapes instead.
+    """
+    folders = mnist_folders(root, kind)
+    folder_name, sums = MNIST_KINDS[kind]
+    for folder in folders:
+        found = {}
+        for name in MNIST_FILES:
+            for candidate in (folder / f"{name}.gz", folder / name):
+                if candidate.is_file():
+                    found[name] = candidate
+                    break
+        if found:
+            break
+    missing = [n for n in MNIST_FILES if n not in found]
+    if missing:
+        place = folders[0] if not found else folder
+        raise FileNotFoundError(
+            f"{kind}: missing {', '.join(missing)} (or .gz) in {place}; looked in "
+            f"{' and '.join(str(f) for f in folders)}.  Get the files either way:\n"
+            f"  * online, let torchvision download them: python -c \"import torchvision; "
+            f"torchvision.datasets.{folder_name}('{root}', download=True)\" "
+            f"(writes {folders[0]});\n"
+            f"  * offline, copy the four files {', '.join(f + '.gz' for f in MNIST_FILES)} "
+            f"into {folders[0]} or {folders[1]}.")
+    if verify:
+        for name, md5 in zip(MNIST_FILES, sums, strict=True):
+            path = found[name]
+            if path.suffix == ".gz" and (got := md5_file(path)) != md5:
+                raise ValueError(f"{path}: MD5 {got} does not match the published {kind} "
+                                 f"sum {md5} (corrupt or partial download? delete it and "
+                                 f"get it again)")
+    return found
+
+
+def load_mnist(root: str | Path, normalize: bool = True, flatten: bool = True,
+               one_hot_label: bool = False, kind: str = "mnist",
+               dtype: type = np.float32, verify: bool = True) -> Split:
+    """MNIST (or ``kind="fashion-mnist"``) from ``root``, the course's way.
+
+    Reads torchvision's layout ``root/MNIST/raw/`` (``root/FashionMNIST/raw/``)
+    or a flat folder holding the four IDX files, raw or ``.gz``.  Images are
+    (N, 784) when ``flatten`` else (N, 1, 28, 28); uint8 0..255, or ``dtype``
+    scaled to [0, 1] when ``normalize``.  Labels are integers (N,) or one-hot
+    (N, 10) of ``dtype``.  60,000 training and 10,000 test images (checked, with
+    the MD5 sums, when ``verify``; ``verify=False`` accepts any count).
+    """
+    files = find_mnist_files(root, kind, verify)
+    out = []
+    for split in ("train", "t10k"):
+        x = load_idx(files[f"{split}-images-idx3-ubyte"])
+        t = load_idx(files[f"{split}-labels-idx1-ubyte"])
+        n = len(t)
+        ok = x.shape == (n, 28, 28) and x.dtype == np.uint8 and t.ndim == 1 and \
+            (t.size == 0 or 0 <= t.min() <= t.max() <= 9)
+        if not ok or (verify and n != MNIST_COUNTS[split]):
+            raise ValueError(f"{files[f'{split}-images-idx3-ubyte']}: expected "
+                             f"{MNIST_COUNTS[split]} uint8 images (28, 28) and as many labels "
+                             f"0..9, got images {x.dtype} {x.shape} and labels {t.dtype} "
+                             f"{t.shape}")
+        x = x.reshape(n, -1) if flatten else x.reshape(n, 1, 28, 28)
+        if normalize:
+            x = x.astype(dtype) / dtype(255.0)
+        t = t.astype(np.int64)
+        out.append((x, to_onehot(t, 10, dtype) if one_hot_label else t))
+    return out[0], out[1]
+
+
+# ----------------------------------------------------------------------------- registry
+
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, flatten: bool = False,
+                 dtype: type = np.float32) -> Split:
+    """``digits`` (embedded) or ``mnist`` / ``fashion-mnist`` from ``data_dir``, normalised,
+    integer labels; images (N, 1, H, W) unless ``flatten``."""
+    if name == "digits":
+        return load_digits(flatten=flatten, dtype=dtype)
+    if name in MNIST_KINDS:
+        if data_dir is None:
+            raise ValueError(f"data_dir: dataset {name!r} is read from disk; give the folder "
+                             f"holding {MNIST_KINDS[name][0]}/raw/ or the four IDX files")
+        return load_mnist(data_dir, flatten=flatten, kind=name, dtype=dtype)
+    raise ValueError(f"dataset: expected one of {DATASETS}, got {name!r}")

@@ -4,6 +4,10 @@ Central differences: ``f'(x) ~ (f(x + h) - f(x - h)) / (2h)``.  Its error is
 ``h^2 f'''(x) / 6`` (truncation) plus about ``eps |f| / h`` (rounding of f), so
 h = 1e-4 balances the two in float64 at roughly 1e-8 to 1e-10 relative error.
 The forward difference ``(f(x+h) - f(x)) / h`` is only O(h) accurate.
+
+``gradcheck`` (defined in ``scratch.gradcheck``, exported here) uses the same
+central differences to check a hand-derived gradient, a layer's backward or a
+model's backprop, entry by entry or along random directions.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from scratch._checks import check_positive
+from scratch.gradcheck import GradcheckEntry, GradcheckError, GradcheckResult, gradcheck
+
+__all__ = ["GradcheckEntry", "GradcheckError", "GradcheckResult", "gradcheck", "gradient_descent",
+           "numerical_diff", "numerical_gradient"]
 
 
 def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> float:

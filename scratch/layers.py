@@ -108,3 +108,6 @@ class SoftmaxWithLoss:
     def backward(self, dout: float = 1.0) -> np.ndarray:
         n = self.y.shape[0] if self.y.ndim == 2 else 1
         return dout * (self.y - self.t) / n
+
+# Convolutional layers live in scratch.conv (scratch.im2col underneath); re-exported here.
+from scratch.conv import Convolution, Pooling  # noqa: E402, F401 (re-export)

@@ -16,6 +16,8 @@ import numpy as np
 
 from scratch.functions import identity_function, sigmoid
 from scratch.gradient import numerical_gradient
+from scratch.init import init_std as init_std  # re-exported: scratch.models.init_std
+from scratch.init import init_weight
 from scratch.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 from scratch.losses import as_onehot
 
@@ -43,27 +45,6 @@ def forward(network: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     z1 = sigmoid(x @ network["W1"] + network["b1"])
     z2 = sigmoid(z1 @ network["W2"] + network["b2"])
     return identity_function(z2 @ network["W3"] + network["b3"])
-
-
-def init_std(activation: str, fan_in: int, weight_init_std: float | str) -> float:
-    """Standard deviation of the initial weights of a layer with ``fan_in`` inputs.
-
-    ``"he"`` (or ``"auto"`` with relu): sqrt(2 / fan_in), which keeps the
-    variance of relu activations constant through the layers (He et al. 2015).
-    ``"xavier"`` (or ``"auto"`` with sigmoid): sqrt(1 / fan_in) (Glorot and
-    Bengio 2010, in the course's form).  A number is used as it is.
-    """
-    if isinstance(weight_init_std, str):
-        scheme = weight_init_std.lower()
-        if scheme == "auto":
-            scheme = "he" if activation == "relu" else "xavier"
-        if scheme == "he":
-            return float(np.sqrt(2.0 / fan_in))
-        if scheme == "xavier":
-            return float(np.sqrt(1.0 / fan_in))
-        raise ValueError(f"weight_init_std: expected a number, 'auto', 'he' or 'xavier', "
-                         f"got {weight_init_std!r}")
-    return float(weight_init_std)
 
 
 class MLP:
@@ -97,8 +78,8 @@ class MLP:
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
-            std = init_std(activation, fan_in, weight_init_std)
-            self.params[f"W{i}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+            self.params[f"W{i}"] = init_weight(rng, (fan_in, fan_out), fan_in, activation,
+                                               weight_init_std, dtype)
             self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
         self.build_layers()
 
@@ -162,3 +143,7 @@ class MLP:
         y = self.predict(x)
         labels = as_onehot(y, t).argmax(axis=-1)
         return float(np.mean(y.argmax(axis=-1) == labels))
+
+
+# The convolutional network lives in scratch.convnet; re-exported here.
+from scratch.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)

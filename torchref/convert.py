@@ -59,3 +59,36 @@ def mlp_to_scratch(model: torchref.models.MLP) -> scratch.models.MLP:
     for key, value in params.items():
         smodel.params[key][...] = value
     return smodel
+
+
+def copy_params(model: torch.nn.Module, params: dict[str, np.ndarray]) -> None:
+    """Copy course-layout arrays into the views ``model.params`` returns, with shape checks."""
+    views = model.params
+    for key, view in views.items():
+        if key not in params or tuple(np.shape(params[key])) != tuple(view.shape):
+            got = np.shape(params[key]) if key in params else "nothing"
+            raise ValueError(f"params[{key!r}]: expected shape {tuple(view.shape)}, got {got}")
+        with torch.no_grad():
+            view.copy_(torch.as_tensor(params[key]).to(view))
+
+
+def convnet_from_scratch(model: scratch.models.SimpleConvNet,
+                         device: torch.device | str | None = None,
+                         dtype: torch.dtype | None = None) -> torchref.models.SimpleConvNet:
+    """A ``torchref.models.SimpleConvNet`` with the scratch model's weights (dtype kept)."""
+    if dtype is None:
+        dtype = torch.from_numpy(model.params["W1"][:0]).dtype
+    tmodel = torchref.models.SimpleConvNet(model.input_dim, model.conv_param, model.hidden_size,
+                                           model.output_size, dtype=dtype, device=device)
+    copy_params(tmodel, model.params)
+    return tmodel
+
+
+def convnet_to_scratch(model: torchref.models.SimpleConvNet) -> scratch.models.SimpleConvNet:
+    """A ``scratch.models.SimpleConvNet`` with the torch model's weights and dtype."""
+    params = params_to_numpy(model.params)
+    smodel = scratch.models.SimpleConvNet(model.input_dim, model.conv_param, model.hidden_size,
+                                          model.output_size, dtype=params["W1"].dtype)
+    for key, value in params.items():
+        smodel.params[key][...] = value
+    return smodel

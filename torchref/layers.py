@@ -71,3 +71,6 @@ class SoftmaxWithLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return softmax_cross_entropy(x, t)
+
+# Convolutional layers live in torchref.conv; re-exported here.
+from torchref.conv import Convolution, Pooling  # noqa: E402, F401 (re-export)

@@ -17,6 +17,7 @@ from torch import nn
 
 from torchref.functions import identity_function, sigmoid
 from torchref.gradient import numerical_gradient as _numerical_gradient
+from torchref.init import init_weight_
 from torchref.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 
 if TYPE_CHECKING:
@@ -40,23 +41,6 @@ def forward(network: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     z1 = sigmoid(x @ network["W1"] + network["b1"])
     z2 = sigmoid(z1 @ network["W2"] + network["b2"])
     return identity_function(z2 @ network["W3"] + network["b3"])
-
-
-def init_weight_(weight: torch.Tensor, activation: str, weight_init_std: float | str,
-                 generator: torch.Generator | None) -> None:
-    """He / Xavier / fixed-std normal initialisation (the scratch schemes) via ``nn.init``."""
-    scheme = weight_init_std.lower() if isinstance(weight_init_std, str) else None
-    if scheme == "auto":
-        scheme = "he" if activation == "relu" else "xavier"
-    if scheme == "he":        # std = sqrt(2 / fan_in)
-        nn.init.kaiming_normal_(weight, nonlinearity="relu", generator=generator)
-    elif scheme == "xavier":  # std = sqrt(1 / fan_in), the course's form
-        nn.init.kaiming_normal_(weight, nonlinearity="linear", generator=generator)
-    elif scheme is None:
-        nn.init.normal_(weight, std=float(weight_init_std), generator=generator)
-    else:
-        raise ValueError(f"weight_init_std: expected a number, 'auto', 'he' or 'xavier', "
-                         f"got {weight_init_std!r}")
 
 
 class MLP(nn.Module):
@@ -153,3 +137,7 @@ class MLP(nn.Module):
         """The scratch model with this model's exact weights."""
         from torchref.convert import mlp_to_scratch
         return mlp_to_scratch(self)
+
+
+# The convolutional network lives in torchref.convnet; re-exported here.
+from torchref.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)

@@ -1,0 +1,86 @@
+"""Every component of the table (torchref.components), forward and backward, every device and dtype.
+
+This is the same check ``python -m torchref.report`` prints (``run_parity``):
+a red row in the report is a red test here, and the other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+
+import scratch.layers as sl
+from parity_tests import strategies as S
+from torchref.components import COMPONENTS, register
+from torchref.parity import Case, Component, assert_parity, check_case, report_settings, run_parity
+
+CASES = [pytest.param(c, np.dtype(dt), id=f"{name}-{np.dtype(dt).name}")
+         for name, c in COMPONENTS.items() for dt in c.dtypes]
+
+
+@pytest.mark.parametrize(("component", "dtype"), CASES)
+def test_component_parity(component: Component, dtype: np.dtype, device: torch.device) -> None:
+    stats = run_parity(component, device, dtype, raise_on_failure=True)
+    assert stats.passed and stats.examples > 0
+    for direction, s in stats.directions.items():
+        assert s.skipped or s.compared > 0, f"{direction}: nothing was compared"
+
+
+def test_every_skip_names_its_reason() -> None:
+    for c in COMPONENTS.values():
+        for direction, reason in c.skip.items():
+            assert direction in ("forward", "backward") and len(reason) > 10, (c.name, direction)
+
+
+def test_register_rejects_a_duplicate_name() -> None:
+    with pytest.raises(ValueError, match="'relu' is already registered"):
+        register(COMPONENTS["relu"])
+
+
+# ---- the harness catches what it should (and says where) --------------------------------------
+
+class HalfBiasAffine(sl.Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = self.db / 2                      # a planted bug in one parameter gradient
+        return dx
+
+
+class InPlaceRelu(sl.Relu):
+    def backward(self, dout):
+        dout[~self.mask] = 0                       # the course's in-place version
+        return dout
+
+
+def test_a_wrong_parameter_gradient_fails_and_shrinks() -> None:
+    bad = dataclasses.replace(COMPONENTS["Affine"], scratch=HalfBiasAffine)
+    stats = run_parity(bad, "cpu", np.float64, report_settings(10))
+    assert stats.directions["forward"].passed and not stats.directions["backward"].passed
+    assert "backward db: torchref vs scratch" in stats.failure
+    assert "Case(args=(array([[0.]]),)" in stats.failure     # shrunk to the smallest input
+
+
+@given(x=S.elementwise_case(np.float64))
+def test_backward_must_not_modify_dout(x: Case) -> None:
+    comparisons = check_case(dataclasses.replace(COMPONENTS["Relu"], scratch=InPlaceRelu), x,
+                             "cpu", dout_seed=1)
+    if (x.args[0] <= 0).any():
+        assert any("modified its argument dout" in c.message for c in comparisons)
+
+
+def test_assert_parity_for_a_user_function(device: torch.device) -> None:
+    """The few-line form: scratch function, its mirror, inputs, hand-derived backward."""
+    assert_parity(np.tanh, torch.tanh, S.elementwise_case,
+                  backward=lambda dout, x: dout * (1 - np.tanh(x) ** 2), device=device)
+    with pytest.raises(AssertionError, match="backward dx"):
+        assert_parity(np.tanh, torch.tanh, S.elementwise_case, device=device,
+                      dtypes=[np.float64], backward=lambda dout, x: dout * (1 + np.tanh(x) ** 2))
+
+
+def test_assert_parity_needs_a_backward_or_a_skip() -> None:
+    with pytest.raises(ValueError, match="backward: tanh is a function"):
+        assert_parity(np.tanh, torch.tanh, S.elementwise_case)

@@ -1,0 +1,168 @@
+"""Convolution and pooling layers, forward and hand-derived backward (NCHW).
+
+Same contract as ``scratch.layers``: ``forward`` caches what ``backward`` needs,
+``backward(dout)`` returns dL/dx and leaves ``dW``/``db`` on the layer, and
+never modifies ``dout``.  Shapes follow torch: x (N, C, H, W), W (FN, C, FH, FW).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from scratch._checks import as_pair, check_ndim, check_pool_pad, conv_output_size
+from scratch.functions import as_float_array
+from scratch.im2col import col2im, im2col, pad_images, windows
+
+
+class Convolution:
+    """2-D convolution (cross-correlation, as in torch): ``out = W * x + b``.
+
+    Shapes: x (N, C, H, W), W (FN, C, FH, FW), b (FN,), out (N, FN, OH, OW) with
+    ``OH = (H + 2 pad_h - FH) // stride_h + 1`` (and OW likewise).
+
+    With ``col = im2col(x)`` (N, K, L), K = C*FH*FW taps and L = OH*OW pixels,
+    and ``Wm = W.reshape(FN, K)``, the forward pass is one product per image:
+
+        out[n] = Wm @ col[n] + b[:, None]                 (FN, L)
+
+    Backward: it is the Affine layer's backward, with col[n] as the input:
+
+        db  = sum over n and pixels of dout               (FN,)
+        dW  = sum_n dout[n] @ col[n]^T, reshaped          (FN, C, FH, FW)
+        dx  = col2im(Wm^T @ dout[n])                      (N, C, H, W)
+
+    col2im adds each column entry back to the pixel it came from: a pixel read
+    by several windows gets the sum of their gradients.
+
+    ``input_grad=False`` skips dx (backward returns None): the first layer of a
+    network never needs the gradient of its input, and torch's autograd skips
+    it too when the input does not require grad.  Saves the Wm^T @ dout product
+    and the col2im scatter.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, stride: int | Sequence[int] = 1,
+                 pad: int | Sequence[int] = 0, input_grad: bool = True) -> None:
+        check_ndim("W", np.shape(W), (4,))
+        if np.shape(b) != (np.shape(W)[0],):
+            raise ValueError(f"b: expected shape ({np.shape(W)[0]},) to match W "
+                             f"{np.shape(W)}, got {np.shape(b)}")
+        self.W, self.b = W, b
+        self.stride, self.pad = as_pair("stride", stride, 1), as_pair("pad", pad, 0)
+        self.input_grad = input_grad
+        self.x_shape: tuple[int, ...] = ()
+        self.col: np.ndarray | None = None
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x)
+        fn, c, fh, fw = self.W.shape
+        if x.ndim != 4 or x.shape[1] != c:
+            raise ValueError(f"x: expected shape (N, {c}, H, W) for W {self.W.shape}, "
+                             f"got {x.shape}")
+        oh, ow = conv_output_size(x.shape[2:], (fh, fw), self.stride, self.pad)
+        self.x_shape = x.shape
+        self.col = im2col(x, fh, fw, self.stride, self.pad)          # (N, K, L)
+        out = np.matmul(self.W.reshape(fn, -1), self.col)             # (N, FN, L), one GEMM
+        out += self.b.reshape(fn, 1)                                  # per image (BLAS)
+        return out.reshape(x.shape[0], fn, oh, ow)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        fn, _, fh, fw = self.W.shape
+        dout = dout.reshape(dout.shape[0], fn, -1)                    # (N, FN, L)
+        self.db = dout.sum(axis=(0, 2))
+        # dW: (N, FN, L) @ (N, L, K) -> (N, FN, K), summed over the batch.  The
+        # transposed view of col is passed to BLAS as "transposed", not copied.
+        self.dW = np.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(
+            self.W.shape)
+        if not self.input_grad:
+            return None
+        dcol = np.matmul(self.W.reshape(fn, -1).T, dout)             # (N, K, L)
+        return col2im(dcol, self.x_shape, fh, fw, self.stride, self.pad)
+
+
+class Pooling:
+    """Max (or average) pooling over pool_h x pool_w windows, per channel.
+
+    ``stride`` defaults to the window size, as in torch (windows tile the image
+    without overlap); the course's code defaults to 1.  ``pad`` (at most half
+    the window, torch's rule) pads with -inf for max and 0 for average, and
+    ``OH = (H + 2 pad_h - pool_h) // stride_h + 1``.
+
+    The K = pool_h * pool_w taps of every window are K strided views
+    ``a_k`` (N, C, OH, OW) of the input (``scratch.im2col.windows``), so both
+    passes are a loop over the few taps with no im2col copy.
+
+    Max: ``out = max_k a_k``.  Its derivative is 1 for the winning tap and 0
+    for the others, so backward routes each dout to the input pixel that won
+    (summed where windows overlap).  Ties are broken exactly as torch does on
+    CPU and CUDA: scan the taps in row-major order and move the winner only on
+    a *strictly* greater value, or on NaN (so the first maximum wins, and the
+    last NaN if there are NaNs).  One divergence: a window whose real pixels
+    are all -inf sends torch's gradient to its first real pixel, ours to its
+    first tap, which may be padding (then dropped).
+
+    Average (``mode="avg"``): ``out = sum_k a_k / K`` with the padding counted
+    as zeros (torch's ``count_include_pad=True``); backward spreads ``dout / K``
+    evenly over the window.
+    """
+
+    MODES = ("max", "avg")
+
+    def __init__(self, pool_h: int, pool_w: int, stride: int | Sequence[int] | None = None,
+                 pad: int | Sequence[int] = 0, mode: str = "max") -> None:
+        self.kernel = as_pair("pool size", (pool_h, pool_w), 1)
+        self.stride = self.kernel if stride is None else as_pair("stride", stride, 1)
+        self.pad = as_pair("pad", pad, 0)
+        check_pool_pad(self.kernel, self.pad)
+        if mode not in self.MODES:
+            raise ValueError(f"mode: expected one of {self.MODES}, got {mode!r}")
+        self.mode = mode
+        self.x_shape: tuple[int, ...] = ()
+        self.arg: np.ndarray | None = None
+
+    def taps(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The (N, C, pool_h, pool_w, OH, OW) window view of x, and (OH, OW)."""
+        out_hw = conv_output_size(x.shape[2:], self.kernel, self.stride, self.pad)
+        fill = -np.inf if self.mode == "max" else 0.0
+        return windows(pad_images(x, self.pad, fill), self.kernel, self.stride, out_hw), out_hw
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x)
+        check_ndim("x", x.shape, (4,))
+        self.x_shape = x.shape
+        win, _ = self.taps(x)
+        kh, kw = self.kernel
+        if self.mode == "avg":
+            out = win[:, :, 0, 0].copy()
+            for k in range(1, kh * kw):
+                out += win[:, :, k // kw, k % kw]
+            return out / (kh * kw)
+        out = win[:, :, 0, 0].copy()
+        arg = np.zeros(out.shape, dtype=np.min_scalar_type(-kh * kw))   # winning tap index
+        for k in range(1, kh * kw):
+            a = win[:, :, k // kw, k % kw]
+            moved = (a > out) | np.isnan(a)
+            np.maximum(out, a, out=out)   # equals where(moved, a, out), NaN included
+            arg += moved * (k - arg)      # k where moved, else arg: a branch-free select
+        self.arg = arg
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        n, c, h, w = self.x_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
+        oh, ow = dout.shape[2:]
+        dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dout.dtype)
+        disjoint = sh >= kh and sw >= kw        # each pixel in at most one window
+        for k in range(kh * kw):
+            i, j = divmod(k, kw)
+            target = dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]   # tap k of every window
+            if self.mode == "avg":
+                target += dout / (kh * kw)
+            elif disjoint:
+                np.multiply(dout, self.arg == k, out=target)
+            else:
+                target += dout * (self.arg == k)
+        return dx[:, :, ph:ph + h, pw:pw + w]

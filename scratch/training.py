@@ -1,0 +1,197 @@
+"""The training loop of the course, reusable: data order, steps, evaluation, checkpoints.
+
+One epoch visits the training set in an order that is a pure function of
+``(seed, epoch)``::
+
+    order = default_rng([seed, epoch]).permutation(N)
+    batches = order[0:B], order[B:2B], ...        (the last one may be shorter)
+
+so scratch and torch (``--impl both``) see the same batches, and a run resumed
+from a checkpoint recomputes exactly the order it was interrupted in: there is
+no hidden generator state to lose.
+
+A step is the course's ``grads = model.gradient(x, t); optimizer.update(params,
+grads)``.  ``Trainer.state_arrays`` flattens the parameters and the optimizer's
+state (whatever arrays, dicts of arrays and numbers it keeps: SGD none,
+Momentum its velocities, Adam its moments and step count) into one dict of
+arrays, saved with ``save_npz_atomic`` (``np.savez``; loaded without pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from scratch._atomic import atomic_write, write_json_atomic
+
+MODELS = ("mlp", "cnn")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The permutation of ``range(n)`` visited in ``epoch`` (a function of seed and epoch only)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Index arrays of the epoch's minibatches, in order; the last may be shorter."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    order = epoch_order(n, seed, epoch)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
+               seed: int | None = None, dtype: type = np.float32, hidden: int = 100):
+    """The one factory of ``--model``.
+
+    ``mlp``: ``scratch.models.MLP`` input -> ``hidden`` -> classes, relu, He init.
+    ``cnn``: ``scratch.models.SimpleConvNet`` conv - relu - pool 2x2 - ``hidden`` -
+    classes, 30 filters, He init (the course's fixed std 0.01 barely trains in a few
+    epochs).  28x28 images take the course's 5x5 filters without padding; images under
+    16 pixels (the 8x8 digits) take 5x5 filters with padding 2, so the pooled maps stay
+    4x4 instead of 2x2.
+    """
+    from scratch import models
+    if name == "mlp":
+        return models.MLP([int(np.prod(input_shape)), hidden, n_classes], "relu",
+                          seed=seed, dtype=dtype)
+    if name == "cnn":
+        small = min(input_shape[1:]) < 16
+        return models.SimpleConvNet(
+            input_dim=tuple(input_shape),
+            conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
+                        "stride": 1},
+            hidden_size=hidden, output_size=n_classes, weight_init_std="he", seed=seed,
+            dtype=dtype)
+    raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+
+
+def evaluate(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean loss and accuracy over (x, t), in batches (bounded memory for conv nets)."""
+    n = len(x)
+    loss_sum, correct = 0.0, 0
+    for i in range(0, n, batch_size):
+        xb, tb = x[i:i + batch_size], t[i:i + batch_size]
+        y = model.predict(xb)
+        loss_sum += float(model.last_layer.forward(y, tb)) * len(xb)
+        labels = tb.argmax(axis=-1) if tb.ndim == 2 else tb
+        correct += int(np.sum(y.argmax(axis=-1) == labels))
+    return loss_sum / n, correct / n
+
+
+class Trainer:
+    """``model`` + ``optimizer`` with the course's interfaces; ``step`` returns the batch loss."""
+
+    def __init__(self, model, optimizer) -> None:
+        self.model, self.optimizer = model, optimizer
+
+    def step(self, x: np.ndarray, t: np.ndarray) -> float:
+        grads = self.model.gradient(x, t)          # forward (caches the loss) and backward
+        loss = float(self.model.last_layer.loss)
+        self.optimizer.update(self.model.params, grads)
+        return loss
+
+    def evaluate(self, x: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+        return evaluate(self.model, x, t)
+
+    def params_numpy(self) -> dict[str, np.ndarray]:
+        return self.model.params
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Parameters (``param/K``) and optimizer state (``opt/attr`` or ``opt/attr/K``)."""
+        out = {f"param/{k}": v for k, v in self.model.params.items()}
+        for attr, value in vars(self.optimizer).items():
+            if isinstance(value, dict):
+                out.update({f"opt/{attr}/{k}": np.asarray(v) for k, v in value.items()})
+            elif isinstance(value, (np.ndarray, int, float, np.number)) \
+                    and not isinstance(value, bool):
+                out[f"opt/{attr}"] = np.asarray(value)
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of ``state_arrays``: parameters copied in place, optimizer state restored."""
+        for k, v in self.model.params.items():
+            saved = arrays[f"param/{k}"]
+            if saved.shape != v.shape:
+                raise ValueError(f"checkpoint param/{k}: expected shape {v.shape}, "
+                                 f"got {saved.shape}")
+            v[...] = saved
+        state: dict = {}
+        for key, value in arrays.items():
+            parts = key.split("/")
+            if parts[0] != "opt":
+                continue
+            if len(parts) == 3:
+                state.setdefault(parts[1], {})[parts[2]] = value.copy()
+            else:
+                old = getattr(self.optimizer, parts[1], None)
+                state[parts[1]] = value.item() if isinstance(old, (int, float)) or \
+                    value.ndim == 0 else value.copy()
+        for attr, value in state.items():
+            setattr(self.optimizer, attr, value)
+
+
+# ----------------------------------------------------------------------------- atomic files
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` of ``arrays`` into ``path`` (exactly that name: no ``.npz`` appended)."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """``write_npz`` done atomically (see ``scratch._atomic.atomic_write``)."""
+    atomic_write(path, lambda tmp: write_npz(tmp, arrays))
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Arrays saved by ``save_npz_atomic`` (pickle refused)."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+POINTER = "latest.json"
+
+
+def save_checkpoint(folder: str | Path, tag: str, meta: dict,
+                    writers: dict[str, Callable[[Path], None]], keep: int = 2) -> None:
+    """One checkpoint = some files + the pointer ``folder/latest.json`` naming them.
+
+    Each file ``{tag}.{name}`` is written atomically by ``writers[name](tmp)``;
+    only then is the pointer replaced (atomically) to name the new set.  A crash
+    at any moment leaves the pointer on the previous complete set, whose files
+    are kept until ``keep`` newer sets exist.
+    """
+    folder = Path(folder)
+    files = {name: f"{tag}.{name}" for name in writers}
+    for name, write in writers.items():
+        atomic_write(folder / files[name], write)
+    old = read_pointer(folder)
+    history = [*(old or {}).get("history", []), files]
+    write_json_atomic(folder / POINTER, {"meta": meta, "files": files,
+                                         "history": history[-keep:]})
+    for stale in history[:-keep]:
+        for fname in stale.values():
+            (folder / fname).unlink(missing_ok=True)
+
+
+def read_pointer(folder: str | Path) -> dict | None:
+    """The pointer of the latest complete checkpoint in ``folder`` (None when there is none)."""
+    path = Path(folder) / POINTER
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a valid checkpoint pointer ({exc})") from exc
+
+
+def iterate(batches: list[np.ndarray], start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """(step index within the epoch, indices) from ``start`` on (to resume mid-epoch)."""
+    for i in range(start, len(batches)):
+        yield i, batches[i]

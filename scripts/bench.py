@@ -1,0 +1,280 @@
+"""Benchmarks: scratch (NumPy) vs torch on the CPU, measured side by side in one run.
+
+Each case times the scratch side and the torch side alternately (one call of
+each per repeat, after warm-up), with the same number of threads for NumPy's
+BLAS (threadpoolctl) and for torch, and prints the medians and the ratio
+scratch / torch (below 1.0: scratch is faster).  Results go to stdout and,
+with ``--json``, to a file.  Add a group by writing a function that returns
+``Case`` objects and listing it in ``GROUPS``.
+
+    python scripts/bench.py                   # every group
+    python scripts/bench.py --only mlp --repeats 50 --threads 1
+    python scripts/bench.py --only cnn --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Case:
+    """One comparison: two zero-argument callables doing the same work."""
+
+    group: str
+    name: str
+    dtype: str
+    scratch: Callable[[], object]
+    torch: Callable[[], object]
+
+
+def time_pair(case: Case, repeats: int, warmup: int) -> tuple[float, float]:
+    """Median seconds of each side, the two sides alternating call by call."""
+    for _ in range(warmup):
+        case.scratch()
+        case.torch()
+    ts, tt = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        case.scratch()
+        t1 = time.perf_counter()
+        case.torch()
+        t2 = time.perf_counter()
+        ts.append(t1 - t0)
+        tt.append(t2 - t1)
+    return statistics.median(ts), statistics.median(tt)
+
+
+def mlp_cases(batch: int = 100) -> list[Case]:
+    """One training step (forward, backward, SGD update) of the 784-100-10 MLP."""
+    import scratch.models as sm
+    import scratch.optim as so
+    import torchref.models as tm
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        x = rng.random((batch, 784)).astype(dtype)
+        t = rng.integers(0, 10, batch)
+        model = sm.MLP([784, 100, 10], seed=0, dtype=dtype)
+        tmodel = tm.MLP.from_scratch(model)
+        opt, topt = so.SGD(0.01), torch.optim.SGD(tmodel.parameters(), lr=0.01)
+        xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+
+        def scratch_step(model=model, opt=opt, x=x, t=t) -> None:
+            opt.update(model.params, model.gradient(x, t))
+
+        def torch_step(tmodel=tmodel, topt=topt, xt=xt, tt=tt) -> None:
+            topt.zero_grad(set_to_none=True)
+            tmodel.loss(xt, tt).backward()
+            topt.step()
+
+        cases.append(Case("mlp", f"train step 784-100-10, batch {batch}", np.dtype(dtype).name,
+                          scratch_step, torch_step))
+    return cases
+
+
+def cnn_cases(batch: int = 100) -> list[Case]:
+    """Convolution layer fwd+bwd (with dx), max pooling fwd+bwd, SimpleConvNet train step.
+
+    28x28 single-channel images, 30 5x5 filters (the course's MNIST setting).
+    """
+    import scratch.conv as sc
+    import scratch.models as sm
+    import scratch.optim as so
+    import torchref.conv as tc
+    import torchref.models as tm
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        rng = np.random.default_rng(0)
+        x = rng.random((batch, 1, 28, 28)).astype(dtype)
+        t = rng.integers(0, 10, batch)
+        W = (0.1 * rng.standard_normal((30, 1, 5, 5))).astype(dtype)
+        b = np.zeros(30, dtype=dtype)
+        dout = rng.standard_normal((batch, 30, 24, 24)).astype(dtype)
+        conv, tconv = sc.Convolution(W, b), tc.Convolution(torch.from_numpy(W),
+                                                           torch.from_numpy(b))
+        xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+        def conv_scratch(conv=conv, x=x, dout=dout) -> None:
+            conv.forward(x)
+            conv.backward(dout)
+
+        def conv_torch(tconv=tconv, xt=xt, doutt=doutt) -> None:
+            tconv.zero_grad(set_to_none=True)
+            xt.grad = None
+            tconv(xt).backward(doutt)   # dx, dW, db, like the scratch layer
+
+        cases.append(Case("cnn", f"conv 30x5x5 fwd+bwd (dx too), {batch}x1x28x28", name,
+                          conv_scratch, conv_torch))
+
+        feat = rng.standard_normal((batch, 30, 24, 24)).astype(dtype)
+        dpool = rng.standard_normal((batch, 30, 12, 12)).astype(dtype)
+        pool, tpool = sc.Pooling(2, 2), tc.Pooling(2, 2)
+        featt, dpoolt = torch.from_numpy(feat).requires_grad_(True), torch.from_numpy(dpool)
+
+        def pool_scratch(pool=pool, feat=feat, dpool=dpool) -> None:
+            pool.forward(feat)
+            pool.backward(dpool)
+
+        def pool_torch(tpool=tpool, featt=featt, dpoolt=dpoolt) -> None:
+            featt.grad = None
+            tpool(featt).backward(dpoolt)
+
+        cases.append(Case("cnn", f"max pool 2x2 fwd+bwd, {batch}x30x24x24", name,
+                          pool_scratch, pool_torch))
+
+        model = sm.SimpleConvNet(seed=0, weight_init_std="he", dtype=dtype)
+        tmodel = tm.SimpleConvNet.from_scratch(model)
+        opt, topt = so.SGD(0.01), torch.optim.SGD(tmodel.parameters(), lr=0.01)
+        xn, tt = torch.from_numpy(x), torch.from_numpy(t)
+
+        def net_scratch(model=model, opt=opt, x=x, t=t) -> None:
+            opt.update(model.params, model.gradient(x, t))
+
+        def net_torch(tmodel=tmodel, topt=topt, xn=xn, tt=tt) -> None:
+            topt.zero_grad(set_to_none=True)
+            tmodel.loss(xn, tt).backward()
+            topt.step()
+
+        cases.append(Case("cnn", f"SimpleConvNet train step, batch {batch}", name,
+                          net_scratch, net_torch))
+    return cases
+
+
+def _gradcheck_models() -> list[tuple[str, object, np.ndarray, np.ndarray, Callable]]:
+    """(label, float64 scratch model, x, t, torch twin maker) for the gradcheck group.
+
+    The CNN joins as soon as ``scratch.models.SimpleConvNet`` exists (branch cnn).
+    """
+    import scratch.models as sm
+    import torchref.models as tm
+
+    rng = np.random.default_rng(0)
+    out = [("MLP 64-16-10, batch 8", sm.MLP([64, 16, 10], "sigmoid", seed=0),
+            rng.standard_normal((8, 64)), rng.integers(0, 10, 8), tm.MLP.from_scratch)]
+    if hasattr(sm, "SimpleConvNet") and hasattr(tm, "SimpleConvNet"):
+        conv = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
+        model = sm.SimpleConvNet((1, 8, 8), conv, hidden_size=16, output_size=10,
+                                 weight_init_std=0.3, seed=0)
+        out.append(("SimpleConvNet 1x8x8 (4 3x3 filters)-16-10, batch 4", model,
+                    rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 10, 4),
+                    tm.SimpleConvNet.from_scratch))
+    return out
+
+
+def gradcheck_cases() -> list[Case]:
+    """Full vs fast gradient check of a model's backprop, and how many forward passes each needs.
+
+    scratch: ``scratch.gradient.gradcheck`` of the model's hand-written backprop;
+    torch: ``torch.autograd.gradcheck`` of autograd on the torch twin (same
+    float64 weights and batch, every parameter an input).  The case name
+    carries the forward passes each side made (counted, not estimated).
+    """
+    from torch.func import functional_call
+
+    from scratch.gradient import gradcheck
+
+    cases = []
+    for label, model, x, t, twin in _gradcheck_models():
+        tmodel = twin(model)
+        names = [n for n, _ in tmodel.named_parameters()]
+        leaves = tuple(p.detach().clone().requires_grad_(True) for p in tmodel.parameters())
+        xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+        calls = [0]
+
+        def loss(*params, tmodel=tmodel, names=names, xt=xt, tt=tt, calls=calls):
+            calls[0] += 1
+            logits = functional_call(tmodel, dict(zip(names, params, strict=True)), (xt,))
+            return tmodel.last_layer(logits, tt)
+
+        n_params = sum(v.size for v in model.params.values())
+        for fast in (False, True):
+            ours = gradcheck(model, (x, t), fast=fast, seed=0)
+            ours.raise_if_failed()
+            calls[0] = 0
+            assert torch.autograd.gradcheck(loss, leaves, fast_mode=fast)
+            mode = "fast" if fast else "full"
+            cases.append(Case(
+                "gradcheck", f"{mode} {label} ({n_params} weights): forward passes "
+                f"ours {ours.n_evals}, torch.autograd.gradcheck {calls[0]}", "float64",
+                lambda model=model, x=x, t=t, fast=fast: gradcheck(model, (x, t), fast=fast,
+                                                                     seed=0),
+                lambda loss=loss, leaves=leaves, fast=fast: torch.autograd.gradcheck(
+                    loss, leaves, fast_mode=fast)))
+    return cases
+
+
+GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases,
+                                               "gradcheck": gradcheck_cases}
+
+
+def set_threads(n: int) -> object:
+    """Limit NumPy's BLAS and torch to n threads; returns the threadpoolctl limiter."""
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("note: threadpoolctl not installed; NumPy's BLAS threads not limited",
+              file=sys.stderr)
+        return None
+    return threadpool_limits(limits=n)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, numpy {np.__version__}, torch {torch.__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--only", nargs="*", choices=sorted(GROUPS), default=None,
+                   help="groups to run (default: all)")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per side (median)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls per side first")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="threads for both NumPy's BLAS and torch (default: all cores)")
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.threads < 1:
+        p.error("--repeats and --threads must be at least 1")
+    limiter = set_threads(args.threads)  # noqa: F841 - keeps the limit in force
+    print(f"# {machine()}, {args.threads} thread(s), median of {args.repeats}")
+    print(f"{'case':<44} {'dtype':<8} {'scratch ms':>11} {'torch ms':>9} {'ratio':>6}")
+    rows = []
+    for group in args.only or list(GROUPS):
+        for case in GROUPS[group]():
+            s, t = time_pair(case, args.repeats, args.warmup)
+            rows.append({"group": case.group, "case": case.name, "dtype": case.dtype,
+                         "scratch_ms": s * 1e3, "torch_ms": t * 1e3, "ratio": s / t})
+            print(f"{case.name:<44} {case.dtype:<8} {s * 1e3:>11.3f} {t * 1e3:>9.3f} "
+                  f"{s / t:>6.2f}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "threads": args.threads, "repeats": args.repeats,
+                       "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

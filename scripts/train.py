@@ -1,0 +1,158 @@
+"""Train an MLP or a CNN with the NumPy code (scratch), with torch, or with both in lockstep.
+
+Examples
+--------
+  python scripts/train.py                                   # MLP on digits, both sides, lockstep
+  python scripts/train.py --model cnn --impl torch --device cuda --amp
+  python scripts/train.py --dataset mnist --data-dir ~/data --epochs 10 --out runs/mnist
+  python scripts/train.py --out runs/a --epochs 20 --resume # continue runs/a to epoch 20
+  torchrun --nproc-per-node 2 scripts/train.py --impl torch # DistributedDataParallel
+
+Writes to --out: metrics.json (config, per-epoch records, lockstep drift),
+metrics.csv (one row per epoch and implementation), curves.png (loss and
+accuracy of each implementation on the same axes) and checkpoints/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
+
+from scratch.data import DATASETS
+from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
+from scratch.training import MODELS
+from torchref.device import DEVICE_CHOICES
+from torchref.lockstep import DTYPES, IMPLS, Run, RunConfig, drift_report
+from torchref.optim import OPTIMIZERS as TORCH_OPTIMIZERS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    optimizers = sorted(set(SCRATCH_OPTIMIZERS) & set(TORCH_OPTIMIZERS))
+    d = RunConfig()
+    p.add_argument("--model", choices=MODELS, default=d.model,
+                   help="mlp: input-100-10 relu; cnn: SimpleConvNet (default %(default)s)")
+    p.add_argument("--impl", choices=IMPLS, default=d.impl,
+                   help="scratch (NumPy), torch, or both in lockstep: same initial weights "
+                        "and batches, per-step loss and parameter drift (default %(default)s)")
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset,
+                   help="digits is embedded (scikit-learn); mnist/fashion-mnist read "
+                        "--data-dir (default %(default)s)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with MNIST/raw/ (torchvision's layout) or the four IDX files")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default=d.device,
+                   help="torch device; auto = cuda when present (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="global minibatch size, split across torchrun processes "
+                        "(default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--optimizer", choices=optimizers, default=d.optimizer,
+                   help="same name on both sides (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="initial weights and data order (default %(default)s)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=d.dtype,
+                   help="parameter and data dtype (default %(default)s)")
+    p.add_argument("--out", default=None, help="output folder (metrics, plot, checkpoints)")
+    g = p.add_argument_group("checkpoints")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in OUT/checkpoints")
+    g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="also checkpoint every STEPS steps (always at each epoch's end)")
+    g.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
+                   help="checkpoint and stop after STEPS steps in all (to test --resume)")
+    g = p.add_argument_group("torch path")
+    g.add_argument("--amp", action="store_true",
+                   help="autocast: float16 + GradScaler on CUDA, bfloat16 on the CPU")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--deterministic", action="store_true",
+                   help="torch.use_deterministic_algorithms(True), no cuDNN autotuning")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch and NumPy's BLAS (0: their defaults); 1 gives "
+                        "a fair scratch-vs-torch timing on a busy machine")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars or per-epoch lines")
+    return p
+
+
+def write_outputs(out: Path, cfg: RunConfig, result: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"config": asdict(cfg), "history": result["history"],
+              "drift_report": drift_report(result["drift"]), "drift": result["drift"]}
+    (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    if result["history"]:
+        with open(out / "metrics.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(result["history"][0]))
+            w.writeheader()
+            w.writerows(result["history"])
+    plot(out / "curves.png", result["history"], result["drift"])
+
+
+def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("no plot: matplotlib is not installed (pip install matplotlib)")
+        return
+    ncols = 3 if drift else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
+    styles = {"scratch": {"linewidth": 4, "alpha": 0.5}, "torch": {"linewidth": 1.5}}
+    for impl in dict.fromkeys(r["impl"] for r in history):
+        rows = [r for r in history if r["impl"] == impl]
+        ep = [r["epoch"] for r in rows]
+        for ax, key in ((axes[0], "loss"), (axes[1], "acc")):
+            train = "train_loss" if key == "loss" else "train_acc"
+            ax.plot(ep, [r[train] for r in rows], marker="o", label=f"{impl} train",
+                    **styles.get(impl, {}))
+            ax.plot(ep, [r[f"test_{key}"] for r in rows], marker="s", linestyle="--",
+                    label=f"{impl} test", **styles.get(impl, {}))
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].set(title="loss", xlabel="epoch")
+    axes[1].set(title="accuracy", xlabel="epoch")
+    if drift:
+        steps = [d["step"] for d in drift]
+        floor = 1e-18   # exact agreement (0) is drawn at the floor
+        axes[2].semilogy(steps, [max(d["loss_diff"], floor) for d in drift], label="|Δ loss|")
+        axes[2].semilogy(steps, [max(d["param_diff"], floor) for d in drift],
+                         label="max |Δ param|")
+        axes[2].set(title=f"scratch vs torch drift (0 drawn at {floor:g})", xlabel="step")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = RunConfig(**vars(build_parser().parse_args(argv)))
+    run = Run(cfg)
+    try:
+        result = run.run()
+    finally:
+        if cfg.impl != "scratch":
+            from torchref.training import cleanup_distributed
+            cleanup_distributed()
+    if run.info.is_main:
+        if cfg.out:
+            write_outputs(Path(cfg.out), cfg, result)
+        if result["drift"] and cfg.progress:
+            r = drift_report(result["drift"])
+            print(f"lockstep drift over {r['steps']} steps: max |Δ loss| "
+                  f"{r['max_loss_diff']:.3g}, max |Δ param| {r['max_param_diff']:.3g} "
+                  f"(final {r['final_param_diff']:.3g})")
+    return result
+
+
+if __name__ == "__main__":
+    main()

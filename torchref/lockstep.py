@@ -1,0 +1,271 @@
+"""Drive scratch and torch training side by side: the engine of ``scripts/train.py``.
+
+With ``impl="both"`` the two sides start from the same weights (the torch model
+is ``from_scratch`` of the scratch one), see the same minibatches
+(``scratch.training.epoch_batches``) and after every step the run records
+``|loss_scratch - loss_torch|`` and the largest parameter difference: how far
+the two implementations drift apart.  ``impl="scratch"`` / ``"torch"`` run one
+side (the torch side also under ``torchrun``: see ``torchref.training``).
+
+Like ``torchref.convert``, this module imports both sides: it is where they meet.
+Checkpoints: ``scratch.training.save_checkpoint`` (atomic files + pointer);
+scratch state as ``.npz``, torch state as ``torch.save`` loaded ``weights_only``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scratch import optim as soptim
+from scratch import training as st
+from scratch.data import load_dataset
+from torchref import training as tt
+from torchref.data import to_tensors
+
+IMPLS = ("scratch", "torch", "both")
+DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
+# A resumed run must agree with the checkpoint on these settings.
+RESUME_KEYS = ("model", "impl", "dataset", "batch_size", "lr", "optimizer", "seed", "dtype")
+
+
+@dataclass
+class RunConfig:
+    model: str = "mlp"
+    impl: str = "both"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    device: str = "auto"
+    epochs: int = 5
+    batch_size: int = 100
+    lr: float = 0.1
+    optimizer: str = "sgd"
+    seed: int = 0
+    dtype: str = "float32"
+    out: str | None = None
+    resume: bool = False
+    checkpoint_every: int = 0
+    stop_after: int = 0
+    amp: bool = False
+    compile: bool = False
+    deterministic: bool = False
+    threads: int = 0
+    progress: bool = True
+
+
+def check_config(cfg: RunConfig, info: tt.DistInfo) -> None:
+    if cfg.impl not in IMPLS:
+        raise ValueError(f"impl: expected one of {IMPLS}, got {cfg.impl!r}")
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype: expected one of {sorted(DTYPES)}, got {cfg.dtype!r}")
+    if info.world > 1 and cfg.impl != "torch":
+        raise ValueError(f"impl: under torchrun (world size {info.world}) only 'torch' runs "
+                         f"distributed, got {cfg.impl!r}")
+    if cfg.amp and cfg.impl == "both":
+        raise ValueError("amp: lockstep (--impl both) compares exact arithmetic; use --impl torch")
+    if cfg.optimizer not in soptim.OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(soptim.OPTIMIZERS)}, "
+                         f"got {cfg.optimizer!r}")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError(f"epochs/batch_size: expected positive integers, got "
+                         f"{cfg.epochs}/{cfg.batch_size}")
+    if (cfg.resume or cfg.checkpoint_every or cfg.stop_after) and not cfg.out:
+        raise ValueError("out: checkpoints (--resume, --checkpoint-every, --stop-after) need "
+                         "an output folder")
+
+
+def set_threads(n: int) -> None:
+    """``n`` intra-op threads for torch and, when threadpoolctl is installed, for NumPy's BLAS."""
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:   # pragma: no cover - threadpoolctl is in the dev extra
+        return
+    threadpool_limits(n)
+
+
+def max_param_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]), initial=0.0)) for k in a)
+
+
+class Run:
+    """State of one training run; ``run()`` executes it to the end (or to ``stop_after``)."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.info = tt.setup_distributed(cfg.device) if cfg.impl != "scratch" \
+            else tt.DistInfo()
+        check_config(cfg, self.info)
+        if cfg.deterministic:
+            tt.set_deterministic(True)
+        if cfg.threads:
+            set_threads(cfg.threads)
+        np_dtype, torch_dtype = DTYPES[cfg.dtype]
+        (self.x, self.t), (self.xv, self.tv) = load_dataset(cfg.dataset, cfg.data_dir,
+                                                            flatten=False, dtype=np_dtype)
+        smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed, dtype=np_dtype)
+        self.trainers: dict = {}
+        if cfg.impl in ("scratch", "both"):
+            opt = soptim.OPTIMIZERS[cfg.optimizer](lr=cfg.lr)
+            self.trainers["scratch"] = st.Trainer(smodel, opt)
+        if cfg.impl in ("torch", "both"):
+            tmodel = tt.model_from_scratch(smodel, device=self.info.device, dtype=torch_dtype)
+            self.trainers["torch"] = tt.TorchTrainer(tmodel, cfg.optimizer, cfg.lr, self.info,
+                                                     amp=cfg.amp, compile=cfg.compile)
+            dev = self.info.device
+            self.xt, self.tt = to_tensors(self.x, self.t, dev)
+            self.xvt, self.tvt = to_tensors(self.xv, self.tv, dev)
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.loss_sums = dict.fromkeys(self.trainers, 0.0)
+        self.train_time = dict.fromkeys(self.trainers, 0.0)
+        self.history: list[dict] = []
+        self.drift: list[dict] = []
+        self.ckpt_dir = Path(cfg.out) / "checkpoints" if cfg.out else None
+        if cfg.resume:
+            self.restore()
+
+    # -------------------------------------------------------------- checkpoints
+    def meta(self) -> dict:
+        return {"config": asdict(self.cfg), "epoch": self.epoch,
+                "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
+                "loss_sums": self.loss_sums, "train_time": self.train_time,
+                "history": self.history, "drift": self.drift, "world": self.info.world}
+
+    def save(self) -> None:
+        if "torch" in self.trainers:   # collective: every process joins the sum
+            total = tt.all_reduce_sum(torch.tensor(self.loss_sums["torch"], dtype=torch.float64,
+                                                   device=self.info.device), self.info)
+            self.loss_sums["torch"] = float(total) if self.info.is_main else 0.0
+        if not self.info.is_main or self.ckpt_dir is None:
+            return
+        writers = {}
+        if "scratch" in self.trainers:
+            arrays = self.trainers["scratch"].state_arrays()
+            writers["scratch.npz"] = lambda tmp: st.write_npz(tmp, arrays)
+        if "torch" in self.trainers:
+            state = self.trainers["torch"].state_dict()
+            writers["torch.pt"] = lambda tmp: torch.save(state, tmp)
+        st.save_checkpoint(self.ckpt_dir, f"step{self.global_step:08d}", self.meta(), writers)
+
+    def restore(self) -> None:
+        pointer = st.read_pointer(self.ckpt_dir)
+        if pointer is None:
+            raise ValueError(f"resume: no checkpoint in {self.ckpt_dir} (no {st.POINTER})")
+        meta, saved = pointer["meta"], pointer["meta"]["config"]
+        diff = {k: (saved[k], getattr(self.cfg, k)) for k in RESUME_KEYS
+                if saved[k] != getattr(self.cfg, k)}
+        if diff:
+            raise ValueError(f"resume: settings differ from the checkpoint in "
+                             f"{self.ckpt_dir} (saved, asked): {diff}")
+        files = pointer["files"]
+        if "scratch" in self.trainers:
+            self.trainers["scratch"].load_state_arrays(
+                st.load_npz(self.ckpt_dir / files["scratch.npz"]))
+        if "torch" in self.trainers:
+            self.trainers["torch"].load(self.ckpt_dir / files["torch.pt"])
+        for key in ("epoch", "step_in_epoch", "global_step", "history", "drift"):
+            setattr(self, key, meta[key])
+        self.loss_sums = dict(meta["loss_sums"])
+        if not self.info.is_main:
+            self.loss_sums = dict.fromkeys(self.loss_sums, 0.0)
+        self.train_time = dict(meta["train_time"])
+
+    # -------------------------------------------------------------- training
+    def train_step(self, idx: np.ndarray) -> None:
+        losses, cfg = {}, self.cfg
+        if "scratch" in self.trainers:
+            t0 = time.perf_counter()
+            losses["scratch"] = self.trainers["scratch"].step(self.x[idx], self.t[idx])
+            self.train_time["scratch"] += time.perf_counter() - t0
+            self.loss_sums["scratch"] += losses["scratch"]
+        if "torch" in self.trainers:
+            t0 = time.perf_counter()
+            mine = torch.as_tensor(np.array_split(idx, self.info.world)[self.info.rank],
+                                   device=self.info.device)
+            share = self.trainers["torch"].step(self.xt[mine], self.tt[mine], len(idx))
+            losses["torch"] = float(share)   # a sync: keeps the time honest on CUDA
+            self.train_time["torch"] += time.perf_counter() - t0
+            self.loss_sums["torch"] += losses["torch"]
+        if cfg.impl == "both":
+            self.drift.append({"step": self.global_step + 1,
+                               "loss_diff": abs(losses["scratch"] - losses["torch"]),
+                               "param_diff": max_param_diff(
+                                   self.trainers["torch"].params_numpy(),
+                                   self.trainers["scratch"].params_numpy())})
+
+    def end_epoch(self, n_steps: int) -> None:
+        for impl, trainer in self.trainers.items():
+            total = self.loss_sums[impl]
+            if impl == "torch":
+                total = float(tt.all_reduce_sum(torch.tensor(total, dtype=torch.float64,
+                                                             device=self.info.device),
+                                                self.info))
+            if impl == "scratch":
+                tr, te = trainer.evaluate(self.x, self.t), trainer.evaluate(self.xv, self.tv)
+            else:
+                tr, te = trainer.evaluate(self.xt, self.tt), trainer.evaluate(self.xvt, self.tvt)
+            self.history.append({"epoch": self.epoch + 1, "impl": impl,
+                                 "train_loss": total / n_steps, "train_eval_loss": tr[0],
+                                 "train_acc": tr[1], "test_loss": te[0], "test_acc": te[1],
+                                 "train_time_s": self.train_time[impl]})
+        self.loss_sums = dict.fromkeys(self.trainers, 0.0)
+        self.epoch, self.step_in_epoch = self.epoch + 1, 0
+
+    def run(self) -> dict:
+        """Train to ``epochs``; returns ``{"history", "drift", "stopped"}``."""
+        cfg = self.cfg
+        bar_cls = progress_bar() if cfg.progress and self.info.is_main else None
+        while self.epoch < cfg.epochs:
+            batches = st.epoch_batches(len(self.x), cfg.batch_size, cfg.seed, self.epoch)
+            bar = bar_cls(total=len(batches), initial=self.step_in_epoch,
+                          desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False) \
+                if bar_cls else None
+            for i, idx in st.iterate(batches, self.step_in_epoch):
+                self.train_step(idx)
+                self.global_step, self.step_in_epoch = self.global_step + 1, i + 1
+                if bar:
+                    bar.update(1)
+                if cfg.stop_after and self.global_step >= cfg.stop_after:
+                    self.save()
+                    if bar:
+                        bar.close()
+                    return {"history": self.history, "drift": self.drift, "stopped": True}
+                if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
+                    self.save()
+            if bar:
+                bar.close()
+            self.end_epoch(len(batches))
+            if self.info.is_main and bar_cls:
+                print(epoch_line(self.history[-len(self.trainers):]), flush=True)
+            if self.ckpt_dir is not None:
+                self.save()
+        return {"history": self.history, "drift": self.drift, "stopped": False}
+
+
+def epoch_line(records: list[dict]) -> str:
+    parts = [f"{r['impl']}: loss {r['train_loss']:.4f} train acc {r['train_acc']:.4f} "
+             f"test acc {r['test_acc']:.4f} ({r['train_time_s']:.1f}s)" for r in records]
+    return f"epoch {records[0]['epoch']}  " + "  |  ".join(parts)
+
+
+def progress_bar():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:   # pragma: no cover - tqdm is in the dev extra
+        return None
+    return tqdm
+
+
+def drift_report(drift: list[dict]) -> dict:
+    """Largest and final loss / parameter differences of a lockstep run."""
+    if not drift:
+        return {}
+    return {"steps": len(drift),
+            "max_loss_diff": max(d["loss_diff"] for d in drift),
+            "max_param_diff": max(d["param_diff"] for d in drift),
+            "final_loss_diff": drift[-1]["loss_diff"],
+            "final_param_diff": drift[-1]["param_diff"]}

@@ -1,0 +1,194 @@
+"""``python -m torchref.report``: the parity of every component, as a table a user can read.
+
+For every component of ``torchref.components.COMPONENTS``, every device present
+and every dtype the component takes, it runs ``torchref.parity.run_parity`` (the
+very check the parity tests run, with the same tolerance policy) on N drawn
+examples and prints one row per direction: component, direction, device,
+dtype, examples tried, largest absolute and relative error, the tolerance,
+and the verdict.  It also writes ``parity_report.json`` and a heat map
+``parity_heatmap.png`` of error / tolerance (1 = at the tolerance) to --out.
+
+Exit status 0 when nothing failed, 1 otherwise.  ``main(argv)`` is the entry
+point for scripts (``scripts/demo.py``); run from the repository root (the
+input makers live in ``parity_tests/strategies.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torchref.device import available_devices
+from torchref.parity import Component, report_settings, run_parity
+from torchref.tolerance import POLICY, tf32_enabled, tolerance
+
+
+@dataclass
+class Row:
+    """One line of the report: one component, direction, device and dtype."""
+
+    component: str
+    group: str
+    direction: str
+    device: str
+    dtype: str
+    examples: int
+    max_abs: float
+    max_rel: float
+    max_ratio: float        # largest |error| / (atol + rtol |expected|); > 1 fails
+    tolerance: str
+    verdict: str            # PASS, FAIL or skip
+    note: str = ""          # the skip reason or the first lines of the failure
+
+
+def run_report(components: Sequence[Component], devices: Sequence[torch.device],
+               examples: int) -> list[Row]:
+    """Run the parity check of every component on every device and dtype; one Row per direction."""
+    rows = []
+    with tf32_enabled(False):      # float32 is compared in the float32 mode (see the policy)
+        for c in components:
+            for device in devices:
+                for dtype in c.dtypes:
+                    stats = run_parity(c, device, dtype, report_settings(examples))
+                    tol = tolerance(dtype)
+                    for direction, s in stats.directions.items():
+                        note = s.skipped or ("\n".join(s.failure.splitlines()[:8])
+                                             if not s.passed else "")
+                        rows.append(Row(c.name, c.group, direction, stats.device, stats.dtype,
+                                        stats.examples, s.max_abs, s.max_rel, s.max_ratio,
+                                        f"{tol.mode} rtol={tol.rtol:g} atol={tol.atol:g}",
+                                        s.verdict, note))
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """The rows as a fixed-width text table, failures and skip reasons below it."""
+    head = ("component", "direction", "device", "dtype", "examples", "max abs err",
+            "max rel err", "tolerance", "verdict")
+    body = [(r.component, r.direction, r.device, r.dtype, str(r.examples),
+             "-" if r.verdict == "skip" else f"{r.max_abs:.2e}",
+             "-" if r.verdict == "skip" else f"{r.max_rel:.2e}", r.tolerance, r.verdict)
+            for r in rows]
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+             for line in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    skips = sorted({(r.component, r.direction, r.note) for r in rows if r.verdict == "skip"})
+    if skips:
+        lines += ["", "skipped:"] + [f"  {c} {d}: {why}" for c, d, why in skips]
+    for r in rows:
+        if r.verdict == "FAIL":
+            lines += ["", f"FAIL {r.component} {r.direction} {r.device} {r.dtype}:",
+                      *("  " + x for x in r.note.splitlines())]
+    n_fail = sum(r.verdict == "FAIL" for r in rows)
+    n_pass = sum(r.verdict == "PASS" for r in rows)
+    lines += ["", f"{n_pass} passed, {n_fail} failed, {len(rows) - n_pass - n_fail} skipped "
+                  f"(error ratio = |error| / (atol + rtol |expected|); a row passes when it is "
+                  f"<= 1 everywhere)"]
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(rows: Sequence[Row], path: Path, examples: int) -> None:
+    doc = {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__, "numpy": np.__version__, "examples_per_run": examples,
+        "policy": {m: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason}
+                   for m, t in POLICY.items()},
+        "rows": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                  for k, v in asdict(r).items()} for r in rows],
+    }
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n"))
+
+
+def write_heatmap(rows: Sequence[Row], path: Path) -> bool:
+    """Heat map of log10(error / tolerance): components down, direction/device/dtype across."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("heat map skipped: matplotlib is not installed (pip install matplotlib, or the "
+              "project's dev extra)", file=sys.stderr)
+        return False
+    comps = list(dict.fromkeys(r.component for r in rows))
+    cols = list(dict.fromkeys((r.direction, r.device, r.dtype) for r in rows))
+    grid = np.full((len(comps), len(cols)), np.nan)
+    for r in rows:
+        if r.verdict != "skip":
+            value = r.max_ratio if np.isfinite(r.max_ratio) else 1e6
+            grid[comps.index(r.component), cols.index((r.direction, r.device, r.dtype))] = \
+                np.log10(max(value, 1e-12))
+    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.42 * len(comps) + 2))
+    cmap = plt.get_cmap("RdYlGn_r").with_extremes(bad="lightgrey")
+    norm = matplotlib.colors.TwoSlopeNorm(vmin=-8, vcenter=0, vmax=2)
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(len(cols)), [f"{d}\n{dev} {dt}" for d, dev, dt in cols], fontsize=8)
+    ax.set_yticks(range(len(comps)), comps, fontsize=8)
+    for (i, j), v in np.ndenumerate(grid):
+        label = "skip" if np.isnan(v) else ("exact" if v <= -12 else f"{v:.1f}")
+        ax.text(j, i, label, ha="center", va="center", fontsize=7, color="black")
+    fig.colorbar(im, ax=ax, label="log10(max error / tolerance); > 0 fails, exact = no error")
+    ax.set_title("scratch vs torch: largest error relative to the tolerance policy")
+    fig.tight_layout()
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (0 = every check passed)."""
+    from torchref.components import COMPONENTS
+    parser = argparse.ArgumentParser(
+        prog="python -m torchref.report",
+        description="Parity of every scratch component with torch, forward and backward, on "
+                    "every device and dtype present; writes a table, JSON and a heat map.")
+    parser.add_argument("--out", type=Path, default=Path("parity_report"),
+                        help="directory for parity_report.json and parity_heatmap.png "
+                             "(default: %(default)s)")
+    parser.add_argument("--examples", type=int, default=25,
+                        help="hypothesis examples per component, device and dtype "
+                             "(default: %(default)s)")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help=f"only this component (repeatable); one of {', '.join(COMPONENTS)}")
+    args = parser.parse_args(argv)
+    if args.examples < 1:
+        parser.error(f"--examples: expected a positive integer, got {args.examples}")
+    unknown = sorted(set(args.only or ()) - set(COMPONENTS))
+    if unknown:
+        parser.error(f"--only: unknown components {unknown}; expected names from "
+                     f"{list(COMPONENTS)}")
+    components = [c for n, c in COMPONENTS.items() if not args.only or n in args.only]
+    rows = run_report(components, available_devices(), args.examples)
+    print(format_table(rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(rows, args.out / "parity_report.json", args.examples)
+    written = [args.out / "parity_report.json"]
+    if write_heatmap(rows, args.out / "parity_heatmap.png"):
+        written.append(args.out / "parity_heatmap.png")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 1 if any(r.verdict == "FAIL" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
