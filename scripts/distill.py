@@ -9,7 +9,7 @@ distilled - alone, whatever it shows.
 
     PYTHONPATH=$PWD python scripts/distill.py                  # scratch (NumPy), digits, 5 seeds
     PYTHONPATH=$PWD python scripts/distill.py --impl torch --device auto --seeds 0 1 2
-    PYTHONPATH=$PWD python scripts/distill.py --dataset mnist  # needs scratch.data.load_mnist
+    PYTHONPATH=$PWD python scripts/distill.py --dataset mnist --data-dir ~/data --train-size 0
 
 ``--impl scratch`` trains with the hand-written backward passes and
 ``scratch.optim.SGD``; ``--impl torch`` with autograd and ``torch.optim.SGD``
@@ -44,7 +44,8 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 Data = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def load_dataset(name: str, dtype: type, train_size: int | None, seed: int) -> Data:
+def load_dataset(name: str, dtype: type, train_size: int | None, seed: int,
+                 data_dir: str | None = None) -> Data:
     """(x_train, t_train), (x_test, t_test) with flattened images and integer labels.
 
     ``train_size`` keeps a class-stratified subset of the training set (the
@@ -53,18 +54,12 @@ def load_dataset(name: str, dtype: type, train_size: int | None, seed: int) -> D
     if name == "digits":
         (x, t), test = scratch.data.load_digits(dtype=dtype)
     else:
-        load_mnist = getattr(scratch.data, "load_mnist", None)
-        if load_mnist is None:
-            raise SystemExit("--dataset mnist needs scratch.data.load_mnist, which this "
-                             "checkout does not have yet; use --dataset digits")
+        if data_dir is None:
+            raise SystemExit("--dataset mnist needs --data-dir (MNIST/raw/ or the four IDX files)")
         try:
-            (x, t), (xt, tt) = load_mnist(normalize=True, flatten=True, one_hot_label=False)
-        except FileNotFoundError as exc:
-            raise SystemExit(f"--dataset mnist: MNIST files not found ({exc}); "
-                             "use --dataset digits") from exc
-        x, xt = x.astype(dtype), xt.astype(dtype)
-        test = (xt, tt.astype(np.int64))
-        t = t.astype(np.int64)
+            (x, t), test = scratch.data.load_mnist(data_dir, flatten=True, dtype=dtype)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(f"--dataset mnist: {exc}") from exc
     if train_size is not None and train_size < len(t):
         keep, _ = scratch.data.stratified_split(t, 1 - train_size / len(t), seed)
         x, t = x[keep], t[keep]
@@ -236,7 +231,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="NumPy with hand-derived backward, or torch with autograd")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="torch device (torchref.device.resolve_device); --impl torch only")
-    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+                   help="digits is embedded; mnist is read from --data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with MNIST/raw/ (torchvision's layout) or the four IDX files")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one run (teacher, student alone, student distilled) per seed")
     p.add_argument("--train-size", type=int, default=300,
@@ -284,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     limit_threads(args.threads, args.impl)
     DistillationLoss(args.temperature, args.alpha)   # validate before any training
-    data = load_dataset(args.dataset, DTYPES[args.dtype], args.train_size or None, seed=0)
+    data = load_dataset(args.dataset, DTYPES[args.dtype], args.train_size or None, seed=0,
+                        data_dir=args.data_dir)
     (x, _), (xt, _) = data
     where = f"{args.impl}" + (f" on {args.device}" if args.impl == "torch" else "")
     print(f"{args.dataset}: {len(x)} train / {len(xt)} test; teacher {args.teacher_hidden}, "
