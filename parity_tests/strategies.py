@@ -456,3 +456,42 @@ def idx_bytes(code: int, array: np.ndarray) -> bytes:
     head = struct.pack(">BBBB", 0, 0, code, array.ndim)
     head += struct.pack(f">{array.ndim}I", *array.shape)
     return head + array.astype(IDX_CODES[code]).tobytes()
+
+
+# --- knowledge distillation (parity_tests/test_distillation.py) -----------------------------
+
+#: The temperatures the distillation loss promises to handle, ends included.
+TEMPERATURE_RANGE = (0.1, 100.0)
+
+temperatures = st.one_of(st.sampled_from([0.1, 1.0, 2.0, 4.0, 20.0, 100.0]),
+                         st.floats(*TEMPERATURE_RANGE))
+alphas = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.0, 1.0))
+
+
+@st.composite
+def logits_of_shape(draw: st.DrawFn, shape: tuple[int, ...], dtype: type,
+                    kinds: tuple[str, ...] = ("unit", "huge", "ties")) -> np.ndarray:
+    """Logits of a given shape: unit scale (|x| <= 10), huge (|x| <= 1e4) or one tied value."""
+    kind = draw(st.sampled_from(kinds))
+    if kind == "ties":
+        return np.full(shape, draw(floats(dtype, 1e4)), dtype=dtype)
+    return draw(arrays(dtype, shape, 10.0 if kind == "unit" else 1e4))
+
+
+@st.composite
+def distillation_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 6,
+                      max_c: int = 10, one_dim: bool | None = False,
+                      kinds: tuple[str, ...] = ("unit", "huge", "ties"),
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """(student logits, teacher logits, integer labels, temperature, alpha).
+
+    Student and teacher have the same shape, (N, C) or (C,) when ``one_dim``
+    (drawn if None), and are drawn independently (each unit, huge or tied).
+    """
+    dtype = dtype or draw(dtypes)
+    one_dim = draw(st.booleans()) if one_dim is None else one_dim
+    n, c = draw(st.integers(1, max_n)), draw(st.integers(1, max_c))
+    shape = (c,) if one_dim else (n, c)
+    s = draw(logits_of_shape(shape, dtype, kinds))
+    t = draw(logits_of_shape(shape, dtype, kinds))
+    return s, t, draw(labels_for(s)), draw(temperatures), draw(alphas)

@@ -62,7 +62,7 @@ def check_positive(name: str, value: float) -> None:
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
 
 
-def check_unit_interval(name: str, value: float) -> None:
+def check_rate(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``0 <= value < 1`` (a decay rate, a momentum, a ratio)."""
     if not 0 <= value < 1:
         raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
@@ -151,3 +151,16 @@ def conv_net_shapes(input_dim: Sequence[int], conv_param: dict,
                          f"the 2x2 pooling ({exc})") from exc
     return {"W1": (fn, c, fs, fs), "b1": (fn,), "W2": (fn * pool_hw[0] * pool_hw[1], hidden_size),
             "b2": (hidden_size,), "W3": (hidden_size, output_size), "b3": (output_size,)}
+
+
+def check_unit_interval(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 <= value <= 1``."""
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+
+
+def check_distillation_args(temperature: float, alpha: float) -> None:
+    """``temperature`` a positive finite number, ``alpha`` in [0, 1] (distillation loss)."""
+    if not 0 < temperature < float("inf"):
+        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    check_unit_interval("alpha", alpha)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_ndim, check_positive, check_unit_interval
+from scratch._checks import check_ndim, check_positive, check_rate
 from scratch.functions import as_float_array
 
 
@@ -67,7 +67,7 @@ class BatchNormalization:
         if np.shape(beta) != np.shape(gamma):
             raise ValueError(f"beta: expected shape {np.shape(gamma)} to match gamma, "
                              f"got {np.shape(beta)}")
-        check_unit_interval("momentum", momentum)
+        check_rate("momentum", momentum)
         check_positive("eps", eps)
         self.gamma, self.beta = gamma, beta
         self.momentum, self.eps = momentum, eps

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_unit_interval
+from scratch._checks import check_rate
 from scratch.functions import as_float_array
 
 
@@ -40,7 +40,7 @@ class Dropout:
 
     def __init__(self, ratio: float = 0.5, inverted: bool = False,
                  seed: int | np.random.Generator | None = None) -> None:
-        check_unit_interval("ratio", ratio)
+        check_rate("ratio", ratio)
         self.ratio, self.inverted = ratio, inverted
         self.rng = np.random.default_rng(seed)
         self.fixed_mask: np.ndarray | None = None

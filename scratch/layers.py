@@ -16,6 +16,7 @@ import numpy as np
 
 from scratch._checks import check_ndim
 from scratch.batchnorm import BatchNormalization as BatchNormalization  # re-export
+from scratch.distillation import DistillationLoss as DistillationLoss  # re-export
 from scratch.dropout import Dropout as Dropout  # re-export
 from scratch.functions import as_float_array, sigmoid, softmax
 from scratch.losses import as_onehot, softmax_cross_entropy

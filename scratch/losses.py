@@ -81,3 +81,15 @@ def softmax_cross_entropy(logits: ArrayLike, t: ArrayLike) -> np.ndarray:
     a = as_float_array(logits)
     t = as_onehot(a, t, "logits", "t")
     return -np.sum(t * log_softmax(a)) / _batch_size(a)
+
+
+def __getattr__(name: str) -> object:
+    """``scratch.losses.distillation_loss`` lives in ``scratch.distillation``.
+
+    Resolved lazily (PEP 562): ``scratch.distillation`` imports this module, so
+    a top-level import here would be circular.
+    """
+    if name in ("distillation_loss", "distillation_terms"):
+        from scratch import distillation
+        return getattr(distillation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_positive, check_unit_interval
+from scratch._checks import check_positive, check_rate
 
 
 def check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
@@ -61,7 +61,7 @@ class Momentum:
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         check_positive("lr", lr)
-        check_unit_interval("momentum", momentum)
+        check_rate("momentum", momentum)
         self.lr, self.momentum = lr, momentum
         self.v: dict[str, np.ndarray] | None = None
 
@@ -90,7 +90,7 @@ class Nesterov:
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         check_positive("lr", lr)
-        check_unit_interval("momentum", momentum)
+        check_rate("momentum", momentum)
         self.lr, self.momentum = lr, momentum
         self.v: dict[str, np.ndarray] | None = None
 
@@ -144,7 +144,7 @@ class RMSprop:
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
         check_positive("lr", lr)
-        check_unit_interval("decay_rate", decay_rate)
+        check_rate("decay_rate", decay_rate)
         check_positive("eps", eps)
         self.lr, self.decay_rate, self.eps = lr, decay_rate, eps
         self.h: dict[str, np.ndarray] | None = None
@@ -192,8 +192,8 @@ class Adam:
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-7) -> None:
         check_positive("lr", lr)
-        check_unit_interval("beta1", beta1)
-        check_unit_interval("beta2", beta2)
+        check_rate("beta1", beta1)
+        check_rate("beta2", beta2)
         check_positive("eps", eps)
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.iter = 0

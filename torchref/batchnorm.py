@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import check_ndim, check_positive, check_unit_interval
+from scratch._checks import check_ndim, check_positive, check_rate
 
 
 class BatchNormalization(nn.Module):
@@ -34,7 +34,7 @@ class BatchNormalization(nn.Module):
         if beta.shape != gamma.shape:
             raise ValueError(f"beta: expected shape {tuple(gamma.shape)} to match gamma, "
                              f"got {tuple(beta.shape)}")
-        check_unit_interval("momentum", momentum)
+        check_rate("momentum", momentum)
         check_positive("eps", eps)
         self.momentum, self.eps = momentum, eps
         self.unbiased_running_var = unbiased_running_var

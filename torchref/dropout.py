@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import check_unit_interval
+from scratch._checks import check_rate
 
 
 class Dropout(nn.Module):
@@ -21,7 +21,7 @@ class Dropout(nn.Module):
 
     def __init__(self, ratio: float = 0.5, inverted: bool = False) -> None:
         super().__init__()
-        check_unit_interval("ratio", ratio)
+        check_rate("ratio", ratio)
         self.ratio, self.inverted = ratio, inverted
         self.fixed_mask: torch.Tensor | None = None
 

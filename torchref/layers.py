@@ -12,6 +12,7 @@ from torch import nn
 
 from scratch._checks import check_ndim
 from torchref.batchnorm import BatchNormalization as BatchNormalization  # re-export
+from torchref.distillation import DistillationLoss as DistillationLoss  # re-export
 from torchref.dropout import Dropout as Dropout  # re-export
 from torchref.losses import softmax_cross_entropy
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from scratch._checks import check_non_negative, check_unit_interval
+from scratch._checks import check_non_negative, check_rate
 from torchref.batchnorm import BatchNormalization
 from torchref.dropout import Dropout
 from torchref.functions import identity_function, sigmoid
@@ -72,7 +72,7 @@ class MLP(nn.Module):
             raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, "
                              f"got {activation!r}")
         check_non_negative("weight_decay_lambda", weight_decay_lambda)
-        check_unit_interval("dropout_ratio", dropout_ratio)
+        check_rate("dropout_ratio", dropout_ratio)
         self.sizes, self.activation = sizes, activation
         self.weight_decay_lambda = weight_decay_lambda
         self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio

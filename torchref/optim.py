@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from scratch._checks import check_positive, check_unit_interval
+from scratch._checks import check_positive, check_rate
 
 
 class CourseAdam(torch.optim.Adam):
@@ -100,7 +100,7 @@ class Momentum(SGD):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        check_unit_interval("momentum", momentum)
+        check_rate("momentum", momentum)
         self.momentum = momentum
 
     def optimizer_kwargs(self) -> dict:
@@ -139,7 +139,7 @@ class RMSprop(SGD):
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
         super().__init__(lr)
-        check_unit_interval("decay_rate", decay_rate)
+        check_rate("decay_rate", decay_rate)
         check_positive("eps", eps)
         self.decay_rate, self.eps = decay_rate, eps
 
@@ -155,8 +155,8 @@ class Adam(SGD):
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-7) -> None:
         super().__init__(lr)
-        check_unit_interval("beta1", beta1)
-        check_unit_interval("beta2", beta2)
+        check_rate("beta1", beta1)
+        check_rate("beta2", beta2)
         check_positive("eps", eps)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
