@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_ndim, check_positive, check_rate
+from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
 from scratch.functions import as_float_array
 
 
@@ -64,9 +64,7 @@ class BatchNormalization:
                  running_var: np.ndarray | None = None, eps: float = 1e-6,
                  unbiased_running_var: bool = False) -> None:
         check_ndim("gamma", np.shape(gamma), (1,))
-        if np.shape(beta) != np.shape(gamma):
-            raise ValueError(f"beta: expected shape {np.shape(gamma)} to match gamma, "
-                             f"got {np.shape(beta)}")
+        check_same_shape("gamma", np.shape(gamma), "beta", np.shape(beta))
         check_rate("momentum", momentum)
         check_positive("eps", eps)
         self.gamma, self.beta = gamma, beta

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scratch._checks import check_non_negative, check_rate
+from scratch._checks import mlp_args
 from scratch.batchnorm import BatchNormalization
 from scratch.dropout import Dropout
 from scratch.functions import identity_function, sigmoid
@@ -89,15 +89,7 @@ class MLP:
                  dtype: np.dtype | type = np.float64, weight_decay_lambda: float = 0.0,
                  use_dropout: bool = False, dropout_ratio: float = 0.5,
                  use_batchnorm: bool = False) -> None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes: expected at least two positive widths (input and "
-                             f"output), got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, "
-                             f"got {activation!r}")
-        check_non_negative("weight_decay_lambda", weight_decay_lambda)
-        check_rate("dropout_ratio", dropout_ratio)
+        sizes = mlp_args(sizes, activation, ACTIVATIONS, weight_decay_lambda, dropout_ratio)
         self.sizes, self.activation = sizes, activation
         self.weight_decay_lambda = weight_decay_lambda
         self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import check_ndim, check_positive, check_rate
+from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
 
 
 class BatchNormalization(nn.Module):
@@ -31,9 +31,7 @@ class BatchNormalization(nn.Module):
         super().__init__()
         gamma, beta = torch.as_tensor(gamma), torch.as_tensor(beta)
         check_ndim("gamma", tuple(gamma.shape), (1,))
-        if beta.shape != gamma.shape:
-            raise ValueError(f"beta: expected shape {tuple(gamma.shape)} to match gamma, "
-                             f"got {tuple(beta.shape)}")
+        check_same_shape("gamma", tuple(gamma.shape), "beta", tuple(beta.shape))
         check_rate("momentum", momentum)
         check_positive("eps", eps)
         self.momentum, self.eps = momentum, eps
