@@ -43,6 +43,9 @@ undefined (torch refuses it too).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
 from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
@@ -116,3 +119,15 @@ class BatchNormalization:
             return (dxn / self.std).reshape(self.x_shape)
         dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std
         return dx.reshape(self.x_shape)
+
+
+@contextlib.contextmanager
+def running_stats_kept(layers: Iterable[BatchNormalization]) -> Iterator[None]:
+    """Put the layers' running statistics back on exit (a gradient check runs many
+    training passes, each of which would update them)."""
+    saved = [(layer, layer.running_mean, layer.running_var) for layer in layers]
+    try:
+        yield
+    finally:
+        for layer, mean, var in saved:
+            layer.running_mean, layer.running_var = mean, var

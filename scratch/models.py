@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from scratch._checks import mlp_args
-from scratch.batchnorm import BatchNormalization
+from scratch.batchnorm import BatchNormalization, running_stats_kept
 from scratch.dropout import Dropout
 from scratch.functions import identity_function, sigmoid
-from scratch.gradient import numerical_gradient
+from scratch.gradient import params_numerical_gradient
 from scratch.init import init_std as init_std  # re-exported: scratch.models.init_std
 from scratch.init import init_weight
 from scratch.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
@@ -173,24 +173,9 @@ class MLP:
         ``model.layers_of(Dropout)``), or every loss draws new ones.  The
         batch-norm running statistics are restored afterwards.
         """
-        saved_stats = [(layer, layer.running_mean, layer.running_var)
-                       for layer in self.layers_of(BatchNormalization)]
-        grads = {}
-        try:
-            for key, value in self.params.items():
-                saved = value.copy()
-
-                def loss_at(w: np.ndarray, value: np.ndarray = value) -> float:
-                    value[...] = w   # the layers hold this very array
-                    return float(self.loss(x, t, train_flg=True))
-                try:
-                    grads[key] = numerical_gradient(loss_at, saved, h)
-                finally:
-                    value[...] = saved
-        finally:
-            for layer, mean, var in saved_stats:
-                layer.running_mean, layer.running_var = mean, var
-        return grads
+        with running_stats_kept(self.layers_of(BatchNormalization)):
+            return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
+                                             self.params, h)
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
         """Fraction of samples whose largest logit (test mode) is the target class."""

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from scratch._checks import check_non_negative, mlp_args
-from torchref.batchnorm import BatchNormalization
+from torchref.batchnorm import BatchNormalization, running_stats_kept
 from torchref.dropout import Dropout
 from torchref.functions import identity_function, sigmoid
-from torchref.gradient import numerical_gradient as _numerical_gradient
+from torchref.gradient import params_numerical_gradient
 from torchref.init import init_weight_
 from torchref.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 
@@ -157,25 +157,9 @@ class MLP(nn.Module):
     def numerical_gradient(self, x: torch.Tensor, t: torch.Tensor,
                            h: float = 1e-4) -> dict[str, torch.Tensor]:
         """Central differences of ``loss(x, t, train_flg=True)``; running statistics restored."""
-        saved_stats = [(layer, layer.running_mean.clone(), layer.running_var.clone())
-                       for layer in self.layers_of(BatchNormalization)]
-        grads = {}
-        try:
-            for key, value in self.params.items():
-                saved = value.detach().clone()
-
-                def loss_at(w: torch.Tensor, value: torch.Tensor = value) -> torch.Tensor:
-                    value.copy_(w)
-                    return self.loss(x, t, train_flg=True)
-                try:
-                    grads[key] = _numerical_gradient(loss_at, saved, h)
-                finally:
-                    value.copy_(saved)
-        finally:
-            for layer, mean, var in saved_stats:
-                layer.running_mean.copy_(mean)
-                layer.running_var.copy_(var)
-        return grads
+        with running_stats_kept(self.layers_of(BatchNormalization)):
+            return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
+                                             self.params, h)
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, t: torch.Tensor) -> float:
