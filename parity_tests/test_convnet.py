@@ -12,7 +12,13 @@ import scratch.models as sm
 import scratch.optim as so
 import torchref.models as tm
 from parity_tests import strategies as S
-from parity_tests.test_models import set_shared_masks
+from parity_tests.model_checks import (
+    assert_model_parity,
+    assert_running_stats_close,
+    assert_same_params,
+    set_shared_masks,
+    steps_in_lockstep,
+)
 from scratch.batchnorm import running_stats_kept
 from torchref.tolerance import assert_close
 
@@ -25,12 +31,7 @@ def test_convnet_logits_loss_gradients(case: dict, device: torch.device) -> None
     tmodel = tm.SimpleConvNet.from_scratch(model, device=device)
     x, t = case["x"], case["t"]
     xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
-    assert_close(tmodel.predict(xt), model.predict(x), msg="logits")
-    assert_close(tmodel.loss(xt, tt), model.loss(x, t), msg="loss")
-    grads, tgrads = model.gradient(x, t), tmodel.gradient(xt, tt)
-    assert grads.keys() == tgrads.keys() == model.params.keys()
-    for k in grads:
-        assert_close(tgrads[k], grads[k], msg=f"autograd vs backprop, {k}")
+    assert_model_parity(model, tmodel, x, t, xt, tt)
 
 
 def train_outputs(model: sm.SimpleConvNet, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -110,13 +111,8 @@ def test_convnet_sgd_steps_in_lockstep(case: dict, steps: int, lr: float,
     opt, topt = so.SGD(lr), torch.optim.SGD(tmodel.parameters(), lr=lr)
     x, t = case["x"], case["t"]
     xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
-    for _ in range(steps):
-        opt.update(model.params, model.gradient(x, t))
-        topt.zero_grad()
-        tmodel.loss(xt, tt).backward()
-        topt.step()
-    for k, v in model.params.items():
-        assert_close(tmodel.params[k], v, msg=f"{k} after {steps} SGD steps")
+    steps_in_lockstep(model, tmodel, opt, topt, (x, t, xt, tt), steps)
+    assert_same_params(model, tmodel, f"after {steps} SGD steps")
     assert model.accuracy(x, t) == tmodel.accuracy(xt, tt)
 
 
@@ -190,18 +186,7 @@ def test_regularised_convnet_parity(case: dict, device: torch.device) -> None:
     statistics it leaves, and test-mode logits: scratch backprop vs the torch mirror."""
     model, tmodel, x, t, xt, tt = build(case, device)
     assume_bn_off_kink(model, x)
-    assert_close(tmodel.loss(xt, tt, train_flg=True), model.loss(x, t, train_flg=True),
-                 msg="train loss (with the L2 term)")
-    grads, tgrads = model.gradient(x, t), tmodel.gradient(xt, tt)
-    assert grads.keys() == tgrads.keys() == model.params.keys()
-    for k in grads:
-        assert_close(tgrads[k], grads[k], msg=f"autograd vs backprop, {k}")
-    for ours, theirs in zip(model.layers_of(sm.BatchNormalization),
-                            tmodel.layers_of(tm.BatchNormalization), strict=True):
-        assert_close(theirs.running_mean, ours.running_mean, msg="running_mean")
-        assert_close(theirs.running_var, ours.running_var, msg="running_var")
-    assert_close(tmodel.predict(xt), model.predict(x), msg="test-mode logits")
-    assert model.accuracy(x, t) == tmodel.accuracy(xt, tt)
+    assert_model_parity(model, tmodel, x, t, xt, tt)
 
 
 @given(case=S.regularised_convnet_case(np.float64, unique=True))
@@ -241,17 +226,9 @@ def test_regularised_convnet_sgd_in_lockstep(case: dict, steps: int, lr: float,
         topt = torch.optim.SGD(tmodel.param_groups(lam), lr=lr)
     else:
         topt = torch.optim.SGD(tmodel.parameters(), lr=lr)
-    opt = so.SGD(lr)
-    for _ in range(steps):
-        opt.update(model.params, model.gradient(x, t))
-        topt.zero_grad()
-        tmodel.loss(xt, tt, train_flg=True).backward()
-        topt.step()
-    for k, v in model.params.items():
-        assert_close(tmodel.params[k], v, msg=f"{k} after {steps} SGD steps")
-    for ours, theirs in zip(model.layers_of(sm.BatchNormalization),
-                            tmodel.layers_of(tm.BatchNormalization), strict=True):
-        assert_close(theirs.running_var, ours.running_var, msg=f"running_var after {steps}")
+    steps_in_lockstep(model, tmodel, so.SGD(lr), topt, (x, t, xt, tt), steps)
+    assert_same_params(model, tmodel, f"after {steps} SGD steps")
+    assert_running_stats_close(model, tmodel, f" after {steps} SGD steps")
     assert_close(tmodel.predict(xt), model.predict(x), msg=f"test-mode logits after {steps}")
 
 

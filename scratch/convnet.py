@@ -30,19 +30,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from scratch._checks import conv_net_args
-from scratch.batchnorm import BatchNormalization, running_stats_kept
+from scratch.batchnorm import BatchNormalization
 from scratch.conv import Convolution, Pooling
 from scratch.dropout import Dropout
-from scratch.gradient import params_numerical_gradient
 from scratch.init import init_weight
 from scratch.layers import Affine, Relu, SoftmaxWithLoss
 from scratch.losses import as_onehot
+from scratch.network import Network
 
 # The layer that holds W_i and b_i, for i = 1, 2, 3.
 WEIGHT_LAYERS = {"1": "Conv1", "2": "Affine1", "3": "Affine2"}
 
 
-class SimpleConvNet:
+class SimpleConvNet(Network):
     """conv - relu - pool(2x2) - affine - [batchnorm] - relu - [dropout] - affine, softmax loss.
 
     Parameters
@@ -116,31 +116,6 @@ class SimpleConvNet:
         self.layers["Affine2"] = Affine(p["W3"], p["b3"])
         self.last_layer = SoftmaxWithLoss()
 
-    def layers_of(self, kind: type) -> list:
-        """The layers of one class, in order (e.g. ``model.layers_of(Dropout)``)."""
-        return [layer for layer in self.layers.values() if isinstance(layer, kind)]
-
-    def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
-        """Logits (N, output_size) for images (N, C, H, W)."""
-        for layer in self.layers.values():
-            if isinstance(layer, (Dropout, BatchNormalization)):
-                x = layer.forward(x, train_flg)
-            else:
-                x = layer.forward(x)
-        return x
-
-    def weight_decay(self) -> float:
-        """``(lambda / 2) * sum_i ||W_i||^2``, the L2 term of the loss."""
-        if self.weight_decay_lambda == 0:
-            return 0.0
-        return 0.5 * self.weight_decay_lambda * sum(
-            float(np.sum(self.params[f"W{i}"] ** 2)) for i in WEIGHT_LAYERS)
-
-    def loss(self, x: np.ndarray, t: np.ndarray, train_flg: bool = False) -> np.ndarray:
-        """Mean softmax cross-entropy of the logits against t (labels or one-hot), plus L2."""
-        loss = self.last_layer.forward(self.predict(x, train_flg), t)
-        return loss + loss.dtype.type(self.weight_decay())
-
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of ``loss(x, t, train_flg=True)`` by backprop, keyed like ``params``."""
         self.loss(x, t, train_flg=True)
@@ -156,20 +131,6 @@ class SimpleConvNet:
             bn = self.layers["BatchNorm1"]
             grads["gamma2"], grads["beta2"] = bn.dgamma, bn.dbeta
         return grads
-
-    def numerical_gradient(self, x: np.ndarray, t: np.ndarray,
-                           h: float = 1e-4) -> dict[str, np.ndarray]:
-        """Gradients of ``loss(x, t, train_flg=True)`` by central differences (slow).
-
-        Use float64 parameters.  Exact only where the loss is smooth: no
-        pre-activation within h of a relu kink and no max-pool window whose top
-        two values are within h of a tie.  With dropout, fix the mask first
-        (``layer.fixed_mask`` of ``model.layers_of(Dropout)``).  The batch-norm
-        running statistics are restored afterwards.
-        """
-        with running_stats_kept(self.layers_of(BatchNormalization)):
-            return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
-                                             self.params, h)
 
     def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
         """Fraction of images whose largest logit (test mode) is the target class (in batches)."""

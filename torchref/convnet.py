@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from scratch._checks import check_non_negative, conv_net_args
-from torchref.batchnorm import BatchNormalization, running_stats_kept
+from scratch._checks import conv_net_args
+from torchref.batchnorm import BatchNormalization
 from torchref.conv import Convolution, Pooling
 from torchref.dropout import Dropout
-from torchref.gradient import params_numerical_gradient
 from torchref.init import init_weight_
 from torchref.layers import Affine, Relu, SoftmaxWithLoss
+from torchref.network import Network
 
 if TYPE_CHECKING:
     import scratch.convnet
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 LAYER_OF = {"1": "Conv1", "2": "Affine1", "3": "Affine2"}
 
 
-class SimpleConvNet(nn.Module):
+class SimpleConvNet(Network):
     """conv - relu - pool(2x2) - affine - [batchnorm] - relu - [dropout] - affine.
 
     See ``scratch.convnet.SimpleConvNet``.  ``predict``/``loss`` take
@@ -78,10 +78,6 @@ class SimpleConvNet(nn.Module):
         self.last_layer = SoftmaxWithLoss()
         self.to(device=device)
 
-    def layers_of(self, kind: type) -> list[nn.Module]:
-        """The layers of one class, in order."""
-        return [m for m in self.layers if isinstance(m, kind)]
-
     @property
     def params(self) -> dict[str, torch.Tensor]:
         """W1..W3, b1..b3 (and gamma2, beta2) in the course's layout (views of the parameters)."""
@@ -93,38 +89,6 @@ class SimpleConvNet(nn.Module):
                 bn = self.layers.BatchNorm1
                 out["gamma2"], out["beta2"] = bn.gamma, bn.beta
         return out
-
-    def param_groups(self, weight_decay: float) -> list[dict]:
-        """torch.optim param groups: ``weight_decay`` on W1, W2, W3 only, 0 on the rest."""
-        check_non_negative("weight_decay", weight_decay)
-        weights = [self.layers.get_submodule(name).weight for name in LAYER_OF.values()]
-        ids = {id(w) for w in weights}
-        rest = [p for p in self.parameters() if id(p) not in ids]
-        return [{"params": weights, "weight_decay": weight_decay},
-                {"params": rest, "weight_decay": 0.0}]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-    def predict(self, x: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
-        """Logits (N, output_size), in training mode when ``train_flg`` (test mode otherwise)."""
-        was_training = self.training
-        self.train(train_flg)
-        try:
-            return self(x)
-        finally:
-            self.train(was_training)
-
-    def weight_decay(self) -> torch.Tensor:
-        """``(lambda / 2) * sum_i ||W_i||^2``."""
-        return 0.5 * self.weight_decay_lambda * sum(
-            (self.layers.get_submodule(name).weight ** 2).sum() for name in LAYER_OF.values())
-
-    def loss(self, x: torch.Tensor, t: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
-        loss = self.last_layer(self.predict(x, train_flg), t)
-        if self.weight_decay_lambda == 0:
-            return loss
-        return loss + self.weight_decay()
 
     def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
@@ -139,14 +103,6 @@ class SimpleConvNet(nn.Module):
             bn = self.layers.BatchNorm1
             grads["gamma2"], grads["beta2"] = bn.dgamma.clone(), bn.dbeta.clone()
         return grads
-
-    @torch.no_grad()
-    def numerical_gradient(self, x: torch.Tensor, t: torch.Tensor,
-                           h: float = 1e-4) -> dict[str, torch.Tensor]:
-        """Central differences of ``loss(x, t, train_flg=True)``; running statistics restored."""
-        with running_stats_kept(self.layers_of(BatchNormalization)):
-            return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
-                                             self.params, h)
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, t: torch.Tensor, batch_size: int = 1000) -> float:

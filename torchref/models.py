@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from scratch._checks import check_non_negative, mlp_args
-from torchref.batchnorm import BatchNormalization, running_stats_kept
+from scratch._checks import mlp_args
+from torchref.batchnorm import BatchNormalization
 from torchref.dropout import Dropout
 from torchref.functions import identity_function, sigmoid
-from torchref.gradient import params_numerical_gradient
 from torchref.init import init_weight_
 from torchref.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from torchref.network import Network
 
 if TYPE_CHECKING:
     import scratch.models
@@ -46,7 +46,7 @@ def forward(network: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return identity_function(z2 @ network["W3"] + network["b3"])
 
 
-class MLP(nn.Module):
+class MLP(Network):
     """``Affine - [BatchNorm] - act - [Dropout] - ... - Affine``; see ``scratch.models.MLP``.
 
     Same options as the scratch model.  ``predict``/``loss`` take ``train_flg``
@@ -87,10 +87,6 @@ class MLP(nn.Module):
         self.last_layer = SoftmaxWithLoss()
         self.to(device=device)
 
-    def layers_of(self, kind: type) -> list[nn.Module]:
-        """The layers of one class, in order."""
-        return [m for m in self.layers if isinstance(m, kind)]
-
     @property
     def affines(self) -> list[Affine]:
         return self.layers_of(Affine)
@@ -105,42 +101,6 @@ class MLP(nn.Module):
             out[f"gamma{i}"], out[f"beta{i}"] = layer.gamma, layer.beta
         return out
 
-    def param_groups(self, weight_decay: float) -> list[dict]:
-        """torch.optim param groups: ``weight_decay`` on the weights W only, 0 on the rest.
-
-        torch.optim's ``weight_decay`` adds ``weight_decay * p`` to the gradient
-        of every parameter of its group: the gradient of the course's L2 term.
-        """
-        check_non_negative("weight_decay", weight_decay)
-        weights = [layer.weight for layer in self.affines]
-        ids = {id(w) for w in weights}
-        rest = [p for p in self.parameters() if id(p) not in ids]
-        return [{"params": weights, "weight_decay": weight_decay},
-                {"params": rest, "weight_decay": 0.0}]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-    def predict(self, x: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
-        """Logits (N, C), in training mode when ``train_flg`` (test mode otherwise)."""
-        was_training = self.training
-        self.train(train_flg)
-        try:
-            return self(x)
-        finally:
-            self.train(was_training)
-
-    def weight_decay(self) -> torch.Tensor:
-        """``(lambda / 2) * sum_i ||W_i||^2``."""
-        return 0.5 * self.weight_decay_lambda * sum(
-            (layer.weight ** 2).sum() for layer in self.affines)
-
-    def loss(self, x: torch.Tensor, t: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
-        loss = self.last_layer(self.predict(x, train_flg), t)
-        if self.weight_decay_lambda == 0:
-            return loss
-        return loss + self.weight_decay()
-
     def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
         self.zero_grad(set_to_none=True)
@@ -152,14 +112,6 @@ class MLP(nn.Module):
         for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
             grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma.clone(), layer.dbeta.clone()
         return grads
-
-    @torch.no_grad()
-    def numerical_gradient(self, x: torch.Tensor, t: torch.Tensor,
-                           h: float = 1e-4) -> dict[str, torch.Tensor]:
-        """Central differences of ``loss(x, t, train_flg=True)``; running statistics restored."""
-        with running_stats_kept(self.layers_of(BatchNormalization)):
-            return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
-                                             self.params, h)
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, t: torch.Tensor) -> float:
