@@ -9,15 +9,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write a file so that readers see the old content or the new, never a mix.
 
     ``write(tmp)`` fills a temporary file in the same folder; it is flushed to
     disk and renamed over ``path`` (``os.replace`` is atomic on POSIX and
     Windows).  If ``write`` raises (or the process dies), ``path`` is untouched;
-    on an exception the temporary file is removed.
+    on an exception the temporary file is removed.  The file gets the mode a
+    plain ``open(path, "w")`` would give (``0o666`` less the umask, usually
+    0644), not the owner-only 0600 of ``tempfile.mkstemp``.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -25,14 +34,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_json_atomic(path: str | Path, obj: object) -> None:
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """``Path(path).write_text(text)`` done atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json_atomic(path: str | Path, obj: object, sort_keys: bool = True) -> None:
     """``json.dump(obj)`` written atomically."""
-    def write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    atomic_write(path, write)
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=sort_keys))

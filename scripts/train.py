@@ -10,7 +10,10 @@ Examples
 
 Writes to --out: metrics.json (config, per-epoch records, lockstep drift),
 metrics.csv (one row per epoch and implementation), curves.png (loss and
-accuracy of each implementation on the same axes) and checkpoints/.
+accuracy of each implementation on the same axes, measured after each epoch;
+the loss panel also shows the mean minibatch loss during the epoch, dotted)
+and checkpoints/.  Per epoch, ``train_loss`` is that running mean over the
+epoch's steps, ``train_eval_loss`` the loss on the training set after it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
+from scratch._atomic import atomic_write, write_text_atomic
 from scratch.data import DATASETS
 from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
 from scratch.training import MODELS
 from torchref.device import DEVICE_CHOICES
-from torchref.lockstep import DTYPES, IMPLS, Run, RunConfig, drift_report
+from torchref.lockstep import (
+    DTYPES,
+    EPOCH_LINE_LEGEND,
+    IMPLS,
+    Run,
+    RunConfig,
+    drift_report,
+    summary_line,
+)
 from torchref.optim import OPTIMIZERS as TORCH_OPTIMIZERS
 
 
@@ -39,36 +51,39 @@ def build_parser() -> argparse.ArgumentParser:
     optimizers = sorted(set(SCRATCH_OPTIMIZERS) & set(TORCH_OPTIMIZERS))
     d = RunConfig()
     p.add_argument("--model", choices=MODELS, default=d.model,
-                   help="mlp: input-100-10 relu; cnn: SimpleConvNet (default %(default)s)")
+                   help="mlp: input-100-10 relu; cnn: SimpleConvNet (default: %(default)s)")
     p.add_argument("--impl", choices=IMPLS, default=d.impl,
                    help="scratch (NumPy), torch, or both in lockstep: same initial weights "
-                        "and batches, per-step loss and parameter drift (default %(default)s)")
+                        "and batches, per-step loss and parameter drift (default: %(default)s)")
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset,
                    help="digits is embedded (scikit-learn); mnist/fashion-mnist read "
-                        "--data-dir (default %(default)s)")
+                        "--data-dir (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
                    help="folder with MNIST/raw/ (torchvision's layout) or the four IDX files")
     p.add_argument("--device", choices=DEVICE_CHOICES, default=d.device,
-                   help="torch device; auto = cuda when present (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
+                   help="torch device; auto = cuda when present (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help="training epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="global minibatch size, split across torchrun processes "
-                        "(default %(default)s)")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+                        "(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
     p.add_argument("--optimizer", choices=optimizers, default=d.optimizer,
-                   help="same name on both sides (default %(default)s)")
+                   help="same name on both sides (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed,
-                   help="initial weights and data order (default %(default)s)")
+                   help="initial weights and data order (default: %(default)s)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=d.dtype,
-                   help="parameter and data dtype (default %(default)s)")
+                   help="parameter and data dtype (default: %(default)s)")
     p.add_argument("--out", default=None, help="output folder (metrics, plot, checkpoints)")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint in OUT/checkpoints")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                   help="also checkpoint every STEPS steps (always at each epoch's end)")
+                   help="also checkpoint every STEPS steps; 0: only at each epoch's end "
+                        "(default: %(default)s)")
     g.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
-                   help="checkpoint and stop after STEPS steps in all (to test --resume)")
+                   help="checkpoint and stop after STEPS steps in all (to test --resume); "
+                        "0: train to the end (default: %(default)s)")
     g = p.add_argument_group("torch path")
     g.add_argument("--amp", action="store_true",
                    help="autocast: float16 + GradScaler on CUDA, bfloat16 on the CPU")
@@ -77,26 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.use_deterministic_algorithms(True), no cuDNN autotuning")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch and NumPy's BLAS (0: their defaults); 1 gives "
-                        "a fair scratch-vs-torch timing on a busy machine")
+                        "a fair scratch-vs-torch timing on a busy machine (default: %(default)s)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bars or per-epoch lines")
+                   help="no progress bars or per-epoch lines (the closing summary is kept)")
     return p
 
 
 def write_outputs(out: Path, cfg: RunConfig, result: dict) -> None:
+    """metrics.json, metrics.csv and curves.png, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     report = {"config": asdict(cfg), "history": result["history"],
               "drift_report": drift_report(result["drift"]), "drift": result["drift"]}
-    (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    write_text_atomic(out / "metrics.json", json.dumps(report, indent=1))
     if result["history"]:
-        with open(out / "metrics.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(result["history"][0]))
-            w.writeheader()
-            w.writerows(result["history"])
+        def write_csv(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(result["history"][0]))
+                w.writeheader()
+                w.writerows(result["history"])
+        atomic_write(out / "metrics.csv", write_csv)
     plot(out / "curves.png", result["history"], result["drift"])
 
 
 def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
+    """Loss and accuracy per epoch (train and test, measured after each epoch), and the drift.
+
+    The running mean of the minibatch losses during the epoch (``train_loss``) is
+    drawn thin and dotted: it lags the after-epoch value the test loss compares with.
+    """
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -110,15 +133,18 @@ def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
     for impl in dict.fromkeys(r["impl"] for r in history):
         rows = [r for r in history if r["impl"] == impl]
         ep = [r["epoch"] for r in rows]
+        style = styles.get(impl, {})
         for ax, key in ((axes[0], "loss"), (axes[1], "acc")):
-            train = "train_loss" if key == "loss" else "train_acc"
-            ax.plot(ep, [r[train] for r in rows], marker="o", label=f"{impl} train",
-                    **styles.get(impl, {}))
+            train = "train_eval_loss" if key == "loss" else "train_acc"
+            ax.plot(ep, [r[train] for r in rows], marker="o", label=f"{impl} train", **style)
             ax.plot(ep, [r[f"test_{key}"] for r in rows], marker="s", linestyle="--",
-                    label=f"{impl} test", **styles.get(impl, {}))
+                    label=f"{impl} test", **style)
             ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].set(title="loss", xlabel="epoch")
-    axes[1].set(title="accuracy", xlabel="epoch")
+        axes[0].plot(ep, [r["train_loss"] for r in rows], linestyle=":", linewidth=1,
+                     color="grey" if impl == "scratch" else "black",
+                     label=f"{impl} train, mean during the epoch")
+    axes[0].set(title="loss (after each epoch)", xlabel="epoch")
+    axes[1].set(title="accuracy (after each epoch)", xlabel="epoch")
     if drift:
         steps = [d["step"] for d in drift]
         floor = 1e-18   # exact agreement (0) is drawn at the floor
@@ -127,30 +153,57 @@ def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
                          label="max |Δ param|")
         axes[2].set(title=f"scratch vs torch drift (0 drawn at {floor:g})", xlabel="step")
     for ax in axes:
-        ax.legend()
+        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
 
 
+def as_flag(message: str) -> str:
+    """``"batch_size: ..."`` -> ``"--batch-size: ..."``: name the flag the user typed."""
+    name, sep, rest = message.partition(": ")
+    if sep and name in RunConfig.__dataclass_fields__:
+        return f"--{name.replace('_', '-')}: {rest}"
+    return message
+
+
 def main(argv: list[str] | None = None) -> dict:
-    cfg = RunConfig(**vars(build_parser().parse_args(argv)))
-    run = Run(cfg)
+    parser = build_parser()
+    cfg = RunConfig(**vars(parser.parse_args(argv)))
+    try:
+        run = Run(cfg)
+    except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
+        if cfg.impl != "scratch":
+            from torchref.training import cleanup_distributed
+            cleanup_distributed()
+        parser.error(as_flag(str(exc)))
+    main_process = run.info.is_main
+    if main_process and run.resumed_from:
+        print(f"resumed from {run.resumed_from}", flush=True)
+    if main_process and cfg.progress:
+        print(EPOCH_LINE_LEGEND, flush=True)
     try:
         result = run.run()
     finally:
         if cfg.impl != "scratch":
             from torchref.training import cleanup_distributed
             cleanup_distributed()
-    if run.info.is_main:
+    if main_process:
         if cfg.out:
-            write_outputs(Path(cfg.out), cfg, result)
-        if result["drift"] and cfg.progress:
+            write_outputs(Path(cfg.out).expanduser(), cfg, result)
+        if result["stopped"]:
+            print(f"stopped after step {run.global_step}; continue with --resume "
+                  f"(same --out {cfg.out})")
+        else:
+            print(summary_line(result["history"], len(run.trainers)))
+        if result["drift"]:
             r = drift_report(result["drift"])
             print(f"lockstep drift over {r['steps']} steps: max |Δ loss| "
                   f"{r['max_loss_diff']:.3g}, max |Δ param| {r['max_param_diff']:.3g} "
                   f"(final {r['final_param_diff']:.3g})")
+        if cfg.out:
+            print(f"wrote {Path(cfg.out).expanduser()}/metrics.json, metrics.csv, curves.png")
     return result
 
 

@@ -1,11 +1,15 @@
-"""Device selection, in one place.
+"""Device selection and CPU threads, in one place.
 
 ``resolve_device("auto")`` gives CUDA when present, else the CPU;
 ``"cpu"`` and ``"cuda"`` (or ``"cuda:1"``) are taken as asked, and asking for
 CUDA where there is none is an error that says so, never a silent fallback.
+``set_threads(n)`` limits torch and NumPy's BLAS to the same number of threads
+(the scripts' ``--threads``).
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 
@@ -39,3 +43,22 @@ def available_devices() -> list[torch.device]:
     if torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     return devices
+
+
+def set_threads(n: int) -> object | None:
+    """Limit torch's intra-op threads and NumPy's BLAS (through threadpoolctl) to ``n``.
+
+    Returns threadpoolctl's limiter (its ``restore_original_limits()`` undoes the
+    BLAS limit), or None when threadpoolctl is not installed: then only torch is
+    limited and a note on stderr says so.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads: expected a positive integer, got {n!r}")
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("note: threadpoolctl is not installed, so NumPy's BLAS threads are not limited "
+              "(pip install threadpoolctl)", file=sys.stderr)
+        return None
+    return threadpool_limits(limits=n)

@@ -14,6 +14,7 @@ scratch state as ``.npz``, torch state as ``torch.save`` loaded ``weights_only``
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from scratch import training as st
 from scratch.data import load_dataset
 from torchref import training as tt
 from torchref.data import to_tensors
+from torchref.device import set_threads
 
 IMPLS = ("scratch", "torch", "both")
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
@@ -57,35 +59,47 @@ class RunConfig:
     progress: bool = True
 
 
-def check_config(cfg: RunConfig, info: tt.DistInfo) -> None:
+TORCH_ONLY = ("amp", "compile", "deterministic")   # torch-path options (--impl scratch: none)
+
+
+def check_config(cfg: RunConfig, info: tt.DistInfo | None = None) -> None:
+    """Reject bad settings with one ``ValueError`` per argument, naming it and the value.
+
+    ``info`` (the process group, when known) adds the torchrun check.
+    """
     if cfg.impl not in IMPLS:
         raise ValueError(f"impl: expected one of {IMPLS}, got {cfg.impl!r}")
     if cfg.dtype not in DTYPES:
         raise ValueError(f"dtype: expected one of {sorted(DTYPES)}, got {cfg.dtype!r}")
-    if info.world > 1 and cfg.impl != "torch":
+    if info is not None and info.world > 1 and cfg.impl != "torch":
         raise ValueError(f"impl: under torchrun (world size {info.world}) only 'torch' runs "
                          f"distributed, got {cfg.impl!r}")
     if cfg.amp and cfg.impl == "both":
         raise ValueError("amp: lockstep (--impl both) compares exact arithmetic; use --impl torch")
+    if cfg.impl == "scratch":
+        for flag in TORCH_ONLY:
+            if getattr(cfg, flag):
+                raise ValueError(f"{flag}: a torch option, but --impl scratch runs NumPy only; "
+                                 f"use --impl torch (or both)")
+        if cfg.device not in ("auto", "cpu"):
+            raise ValueError(f"device: --impl scratch runs NumPy on the CPU, got "
+                             f"{cfg.device!r}; use --impl torch (or both) for {cfg.device!r}")
     if cfg.optimizer not in soptim.OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(soptim.OPTIMIZERS)}, "
                          f"got {cfg.optimizer!r}")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ValueError(f"epochs/batch_size: expected positive integers, got "
-                         f"{cfg.epochs}/{cfg.batch_size}")
+    for name in ("epochs", "batch_size"):
+        value = getattr(cfg, name)
+        if value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"lr: expected a positive finite number, got {cfg.lr}")
+    for name in ("checkpoint_every", "stop_after", "threads"):
+        value = getattr(cfg, name)
+        if value < 0:
+            raise ValueError(f"{name}: expected a non-negative integer, got {value}")
     if (cfg.resume or cfg.checkpoint_every or cfg.stop_after) and not cfg.out:
         raise ValueError("out: checkpoints (--resume, --checkpoint-every, --stop-after) need "
                          "an output folder")
-
-
-def set_threads(n: int) -> None:
-    """``n`` intra-op threads for torch and, when threadpoolctl is installed, for NumPy's BLAS."""
-    torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:   # pragma: no cover - threadpoolctl is in the dev extra
-        return
-    threadpool_limits(n)
 
 
 def max_param_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -97,6 +111,7 @@ class Run:
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
+        check_config(cfg)
         self.info = tt.setup_distributed(cfg.device) if cfg.impl != "scratch" \
             else tt.DistInfo()
         check_config(cfg, self.info)
@@ -117,14 +132,15 @@ class Run:
             self.trainers["torch"] = tt.TorchTrainer(tmodel, cfg.optimizer, cfg.lr, self.info,
                                                      amp=cfg.amp, compile=cfg.compile)
             dev = self.info.device
-            self.xt, self.tt = to_tensors(self.x, self.t, dev)
-            self.xvt, self.tvt = to_tensors(self.xv, self.tv, dev)
+            self.x_torch, self.t_torch = to_tensors(self.x, self.t, dev)
+            self.xv_torch, self.tv_torch = to_tensors(self.xv, self.tv, dev)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.loss_sums = dict.fromkeys(self.trainers, 0.0)
         self.train_time = dict.fromkeys(self.trainers, 0.0)
         self.history: list[dict] = []
         self.drift: list[dict] = []
-        self.ckpt_dir = Path(cfg.out) / "checkpoints" if cfg.out else None
+        self.ckpt_dir = Path(cfg.out).expanduser() / "checkpoints" if cfg.out else None
+        self.resumed_from: str | None = None     # the checkpoint file set, after a resume
         if cfg.resume:
             self.restore()
 
@@ -161,6 +177,11 @@ class Run:
         if diff:
             raise ValueError(f"resume: settings differ from the checkpoint in "
                              f"{self.ckpt_dir} (saved, asked): {diff}")
+        if meta["epoch"] >= self.cfg.epochs:
+            raise ValueError(f"epochs: the checkpoint in {self.ckpt_dir} has already trained "
+                             f"{meta['epoch']} epoch(s) (step {meta['global_step']}), so "
+                             f"--epochs {self.cfg.epochs} leaves nothing to do; give --epochs "
+                             f"above {meta['epoch']} to train on")
         files = pointer["files"]
         if "scratch" in self.trainers:
             self.trainers["scratch"].load_state_arrays(
@@ -173,6 +194,10 @@ class Run:
         if not self.info.is_main:
             self.loss_sums = dict.fromkeys(self.loss_sums, 0.0)
         self.train_time = dict(meta["train_time"])
+        tag = next(iter(files.values())).split(".")[0]
+        self.resumed_from = (f"{self.ckpt_dir / tag}.* at epoch {self.epoch + 1}, "
+                             f"{self.step_in_epoch} step(s) into it (global step "
+                             f"{self.global_step})")
 
     # -------------------------------------------------------------- training
     def train_step(self, idx: np.ndarray) -> None:
@@ -186,7 +211,8 @@ class Run:
             t0 = time.perf_counter()
             mine = torch.as_tensor(np.array_split(idx, self.info.world)[self.info.rank],
                                    device=self.info.device)
-            share = self.trainers["torch"].step(self.xt[mine], self.tt[mine], len(idx))
+            share = self.trainers["torch"].step(self.x_torch[mine], self.t_torch[mine],
+                                                 len(idx))
             losses["torch"] = float(share)   # a sync: keeps the time honest on CUDA
             self.train_time["torch"] += time.perf_counter() - t0
             self.loss_sums["torch"] += losses["torch"]
@@ -207,7 +233,8 @@ class Run:
             if impl == "scratch":
                 tr, te = trainer.evaluate(self.x, self.t), trainer.evaluate(self.xv, self.tv)
             else:
-                tr, te = trainer.evaluate(self.xt, self.tt), trainer.evaluate(self.xvt, self.tvt)
+                tr = trainer.evaluate(self.x_torch, self.t_torch)
+                te = trainer.evaluate(self.xv_torch, self.tv_torch)
             self.history.append({"epoch": self.epoch + 1, "impl": impl,
                                  "train_loss": total / n_steps, "train_eval_loss": tr[0],
                                  "train_acc": tr[1], "test_loss": te[0], "test_acc": te[1],
@@ -218,7 +245,7 @@ class Run:
     def run(self) -> dict:
         """Train to ``epochs``; returns ``{"history", "drift", "stopped"}``."""
         cfg = self.cfg
-        bar_cls = progress_bar() if cfg.progress and self.info.is_main else None
+        bar_cls = tt.progress_bar() if cfg.progress and self.info.is_main else None
         while self.epoch < cfg.epochs:
             batches = st.epoch_batches(len(self.x), cfg.batch_size, cfg.seed, self.epoch)
             bar = bar_cls(total=len(batches), initial=self.step_in_epoch,
@@ -239,25 +266,42 @@ class Run:
             if bar:
                 bar.close()
             self.end_epoch(len(batches))
-            if self.info.is_main and bar_cls:
-                print(epoch_line(self.history[-len(self.trainers):]), flush=True)
+            if self.info.is_main and cfg.progress:
+                print(epoch_line(self.history, len(self.trainers)), flush=True)
             if self.ckpt_dir is not None:
                 self.save()
         return {"history": self.history, "drift": self.drift, "stopped": False}
 
 
-def epoch_line(records: list[dict]) -> str:
-    parts = [f"{r['impl']}: loss {r['train_loss']:.4f} train acc {r['train_acc']:.4f} "
-             f"test acc {r['test_acc']:.4f} ({r['train_time_s']:.1f}s)" for r in records]
+EPOCH_LINE_LEGEND = ("each epoch: loss and accuracy on the training and test sets, measured "
+                     "after the epoch; seconds of training in that epoch")
+
+
+def epoch_line(history: list[dict], n_impls: int) -> str:
+    """The last epoch's records of ``history`` (one per implementation) as one line.
+
+    Losses and accuracies are those measured after the epoch (``train_eval_loss``,
+    not the running mean over its steps) and the time is that epoch's, not the total.
+    """
+    records, earlier = history[-n_impls:], history[:-n_impls]
+    parts = []
+    for r in records:
+        before = next((p["train_time_s"] for p in reversed(earlier) if p["impl"] == r["impl"]),
+                      0.0)
+        parts.append(f"{r['impl']}: train loss {r['train_eval_loss']:.4f} acc "
+                     f"{r['train_acc']:.4f}, test loss {r['test_loss']:.4f} acc "
+                     f"{r['test_acc']:.4f}, {r['train_time_s'] - before:.1f}s")
     return f"epoch {records[0]['epoch']}  " + "  |  ".join(parts)
 
 
-def progress_bar():
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:   # pragma: no cover - tqdm is in the dev extra
-        return None
-    return tqdm
+def summary_line(history: list[dict], n_impls: int) -> str:
+    """One closing line: epochs, final test accuracy and total training time per side."""
+    if not history:
+        return "no epoch completed"
+    records = history[-n_impls:]
+    parts = [f"{r['impl']} test acc {r['test_acc']:.4f} (loss {r['test_loss']:.4f}), "
+             f"{r['train_time_s']:.1f}s training in all" for r in records]
+    return f"after epoch {records[0]['epoch']}: " + "; ".join(parts)
 
 
 def drift_report(drift: list[dict]) -> dict:

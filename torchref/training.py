@@ -67,6 +67,15 @@ def setup_distributed(device: str = "auto") -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), dev)
 
 
+def progress_bar():
+    """tqdm's class (``tqdm.auto``) for the scripts' progress bars, or None without tqdm."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:   # pragma: no cover - tqdm is in the dev extra
+        return None
+    return tqdm
+
+
 def cleanup_distributed() -> None:
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
