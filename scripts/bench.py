@@ -23,9 +23,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
+
+from scratch._atomic import write_text_atomic
+from torchref.device import set_threads
 
 
 @dataclass
@@ -222,18 +228,6 @@ GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_case
                                                "gradcheck": gradcheck_cases}
 
 
-def set_threads(n: int) -> object:
-    """Limit NumPy's BLAS and torch to n threads; returns the threadpoolctl limiter."""
-    torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print("note: threadpoolctl not installed; NumPy's BLAS threads not limited",
-              file=sys.stderr)
-        return None
-    return threadpool_limits(limits=n)
-
-
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -248,17 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--only", nargs="*", choices=sorted(GROUPS), default=None,
-                   help="groups to run (default: all)")
-    p.add_argument("--repeats", type=int, default=30, help="timed calls per side (median)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls per side first")
+    p.add_argument("--only", nargs="+", choices=sorted(GROUPS), default=None, metavar="GROUP",
+                   help=f"groups to run, one or more of {', '.join(GROUPS)} (default: all)")
+    p.add_argument("--repeats", type=int, default=30,
+                   help="timed calls per side, the median is reported (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=5,
+                   help="untimed calls per side first (default: %(default)s)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="threads for both NumPy's BLAS and torch (default: all cores)")
-    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+                   help="threads for both NumPy's BLAS and torch (default: all cores, "
+                        "%(default)s here)")
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON (default: no)")
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.threads < 1:
-        p.error("--repeats and --threads must be at least 1")
-    limiter = set_threads(args.threads)  # noqa: F841 - keeps the limit in force
+    for name, low in (("repeats", 1), ("warmup", 0), ("threads", 1)):
+        if getattr(args, name) < low:
+            p.error(f"--{name}: expected an integer >= {low}, got {getattr(args, name)}")
+    limiter = set_threads(args.threads)  # noqa: F841 - keeps the BLAS limit in force
     print(f"# {machine()}, {args.threads} thread(s), median of {args.repeats}")
     print(f"{'case':<44} {'dtype':<8} {'scratch ms':>11} {'torch ms':>9} {'ratio':>6}")
     rows = []
@@ -270,9 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case.name:<44} {case.dtype:<8} {s * 1e3:>11.3f} {t * 1e3:>9.3f} "
                   f"{s / t:>6.2f}", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "threads": args.threads, "repeats": args.repeats,
-                       "rows": rows}, f, indent=2)
+        doc = {"machine": machine(), "threads": args.threads, "repeats": args.repeats,
+               "rows": rows}
+        write_text_atomic(args.json, json.dumps(doc, indent=2))
+        print(f"wrote {args.json}")
     return 0
 
 
