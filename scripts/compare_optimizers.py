@@ -17,6 +17,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -27,44 +28,64 @@ import scratch.models as sm
 import scratch.optim as so
 from scratch._atomic import atomic_write, write_json_atomic
 from scratch.data import load_digits
+from scratch.training import epoch_batches
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--optimizers", nargs="+", default=list(so.OPTIMIZERS),
-                   choices=list(so.OPTIMIZERS), help="optimizers to compare")
-    p.add_argument("--steps", type=int, default=500, help="training steps per optimizer")
-    p.add_argument("--batch-size", type=int, default=128)
+                   choices=list(so.OPTIMIZERS), metavar="NAME",
+                   help=f"optimizers to compare, some of {', '.join(so.OPTIMIZERS)} "
+                        f"(default: all)")
+    p.add_argument("--steps", type=int, default=500,
+                   help="training steps per optimizer (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="samples per step; above the training set size (1438 digits) a "
+                        "step uses the whole set (default: %(default)s)")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100, 100],
-                   help="hidden layer widths (the course uses four layers of 100)")
+                   help="hidden layer widths (default: 100 100 100 100, the course's four "
+                        "layers of 100)")
     p.add_argument("--lr", type=float, default=None,
                    help="one learning rate for all (default: each optimizer's course default)")
     p.add_argument("--side", choices=["scratch", "torch"], default="scratch",
-                   help="train with scratch.optim or with torchref.optim (torch.optim)")
-    p.add_argument("--seed", type=int, default=0, help="weights and batch order")
+                   help="train with scratch.optim or with torchref.optim (torch.optim) "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="weights and batch order (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("runs/compare_optimizers"),
-                   help="output folder for optimizers.json and optimizers.png")
+                   help="output folder for optimizers.json and optimizers.png "
+                        "(default: %(default)s)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it is shown only on a terminal anyway)")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or min(args.hidden) < 1:
-        p.error("--steps, --batch-size and --hidden must be positive")
-    if args.lr is not None and not args.lr > 0:
-        p.error(f"--lr: expected a positive number, got {args.lr}")
+    for name in ("steps", "batch_size"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')}: expected a positive integer, "
+                    f"got {getattr(args, name)}")
+    if min(args.hidden) < 1:
+        p.error(f"--hidden: expected positive widths, got {args.hidden}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr: expected a positive finite number, got {args.lr}")
     return args
 
 
-def batch_indices(n: int, batch_size: int, steps: int, seed: int) -> np.ndarray:
-    """(steps, batch_size) indices: shuffled epochs, shared by every optimizer."""
-    rng = np.random.default_rng(seed)
-    per_epoch = max(1, n // batch_size)
-    epochs = -(-steps // per_epoch)
-    rows = [rng.permutation(n)[:per_epoch * batch_size].reshape(per_epoch, batch_size)
-            for _ in range(epochs)]
-    return np.concatenate(rows)[:steps]
+def step_batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
+    """The index arrays of ``steps`` steps, shared by every optimizer.
+
+    Epoch after epoch of ``scratch.training.epoch_batches`` (the order
+    ``scripts/train.py`` uses too); each epoch's last batch may be shorter, and a
+    ``batch_size`` above ``n`` gives one batch of the whole set per epoch.
+    """
+    batches: list[np.ndarray] = []
+    epoch = 0
+    while len(batches) < steps:
+        batches += epoch_batches(n, batch_size, seed, epoch)
+        epoch += 1
+    return batches[:steps]
 
 
-def run_scratch(name: str, kwargs: dict, sizes: list[int], data: tuple, batches: np.ndarray,
-                seed: int) -> tuple[list[float], float]:
+def run_scratch(name: str, kwargs: dict, sizes: list[int], data: tuple,
+                batches: list[np.ndarray], seed: int, bar=None) -> tuple[list[float], float]:
     (x, t), (x_test, t_test) = data
     model = sm.MLP(sizes, seed=seed)
     opt = so.OPTIMIZERS[name](**kwargs)
@@ -73,11 +94,13 @@ def run_scratch(name: str, kwargs: dict, sizes: list[int], data: tuple, batches:
         grads = model.gradient(x[idx], t[idx])
         losses.append(float(model.last_layer.loss))
         opt.update(model.params, grads)
+        if bar is not None:
+            bar.update(1)
     return losses, model.accuracy(x_test, t_test)
 
 
-def run_torch(name: str, kwargs: dict, sizes: list[int], data: tuple, batches: np.ndarray,
-              seed: int) -> tuple[list[float], float]:
+def run_torch(name: str, kwargs: dict, sizes: list[int], data: tuple,
+              batches: list[np.ndarray], seed: int, bar=None) -> tuple[list[float], float]:
     import torch
 
     import torchref.models as tm
@@ -87,12 +110,14 @@ def run_torch(name: str, kwargs: dict, sizes: list[int], data: tuple, batches: n
     opt = to.OPTIMIZERS[name](**kwargs).torch_optimizer(model.parameters())
     xt, tt = torch.from_numpy(x), torch.from_numpy(t)
     losses = []
-    for idx in torch.from_numpy(batches):
+    for idx in map(torch.from_numpy, batches):
         opt.zero_grad(set_to_none=True)
         loss = model.loss(xt[idx], tt[idx], train_flg=True)
         loss.backward()
         losses.append(float(loss.detach()))
         opt.step()
+        if bar is not None:
+            bar.update(1)
     return losses, model.accuracy(torch.from_numpy(x_test), torch.from_numpy(t_test))
 
 
@@ -125,27 +150,46 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def progress(total: int, enabled: bool):
+    """A tqdm bar over every step of every optimizer (stderr, terminals only), or None."""
+    from torchref.training import progress_bar
+    tqdm = progress_bar() if enabled else None
+    return None if tqdm is None else tqdm(total=total, unit="step", disable=None, leave=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = load_digits()
     (x, _), _ = data
     sizes = [x.shape[1], *args.hidden, 10]
-    batches = batch_indices(len(x), args.batch_size, args.steps, args.seed)
+    if args.batch_size > len(x):
+        print(f"note: --batch-size {args.batch_size} is above the {len(x)} training samples: "
+              f"every step uses the whole training set")
+    batches = step_batches(len(x), args.batch_size, args.steps, args.seed)
     run = run_scratch if args.side == "scratch" else run_torch
     result: dict = {"side": args.side, "sizes": sizes, "steps": args.steps,
-                    "batch_size": args.batch_size, "seed": args.seed, "data": "digits",
-                    "optimizers": {}}
+                    "batch_size": min(args.batch_size, len(x)), "seed": args.seed,
+                    "data": "digits", "optimizers": {}}
+    bar = progress(len(args.optimizers) * args.steps, args.progress)
     for name in args.optimizers:
         kwargs = {} if args.lr is None else {"lr": args.lr}
+        if bar is not None:
+            bar.set_description(name)
         start = time.perf_counter()
-        losses, acc = run(name, kwargs, sizes, data, batches, args.seed)
+        losses, acc = run(name, kwargs, sizes, data, batches, args.seed, bar)
         opt = so.OPTIMIZERS[name](**kwargs)
         result["optimizers"][name] = {
             "hyperparameters": {k: v for k, v in vars(opt).items()
                                 if isinstance(v, float) and not isinstance(v, bool)},
             "loss": losses, "test_accuracy": acc}
-        print(f"{name:>9}: final loss {np.mean(losses[-20:]):.4f} (mean of last 20 steps), "
-              f"test accuracy {acc:.3f}, {time.perf_counter() - start:.1f} s")
+        line = (f"{name:>9}: final loss {np.mean(losses[-20:]):.4f} (mean of last 20 steps), "
+                f"test accuracy {acc:.3f}, {time.perf_counter() - start:.1f} s")
+        if bar is None:
+            print(line, flush=True)
+        else:
+            bar.write(line)
+    if bar is not None:
+        bar.close()
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "optimizers.json", result)
     plot(result, args.out / "optimizers.png")
