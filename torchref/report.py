@@ -18,16 +18,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scratch._atomic import atomic_write, write_text_atomic
 from torchref.device import available_devices
 from torchref.parity import Component, report_settings, run_parity
 from torchref.tolerance import POLICY, tf32_enabled, tolerance
@@ -51,12 +50,27 @@ class Row:
     note: str = ""          # the skip reason or the first lines of the failure
 
 
+def progress(components: Sequence[Component], enabled: bool) -> Sequence[Component]:
+    """``components`` wrapped in a tqdm bar on stderr when ``enabled``, stderr is a terminal
+    and tqdm is installed; else as they are."""
+    if not enabled or not sys.stderr.isatty():
+        return components
+    from torchref.training import progress_bar
+    tqdm = progress_bar()
+    if tqdm is None:
+        return components
+    return tqdm(components, desc="parity", unit="component", file=sys.stderr, leave=False)
+
+
 def run_report(components: Sequence[Component], devices: Sequence[torch.device],
-               examples: int) -> list[Row]:
-    """Run the parity check of every component on every device and dtype; one Row per direction."""
+               examples: int, show_progress: bool = False) -> list[Row]:
+    """Run the parity check of every component on every device and dtype; one Row per direction.
+
+    ``show_progress``: a progress bar over the components on stderr (terminals only).
+    """
     rows = []
     with tf32_enabled(False):      # float32 is compared in the float32 mode (see the policy)
-        for c in components:
+        for c in progress(components, show_progress):
             for device in devices:
                 for dtype in c.dtypes:
                     stats = run_parity(c, device, dtype, report_settings(examples))
@@ -98,17 +112,6 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_json(rows: Sequence[Row], path: Path, examples: int) -> None:
     doc = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -118,7 +121,7 @@ def write_json(rows: Sequence[Row], path: Path, examples: int) -> None:
         "rows": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                   for k, v in asdict(r).items()} for r in rows],
     }
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n"))
+    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
 def write_heatmap(rows: Sequence[Row], path: Path) -> bool:
@@ -151,7 +154,7 @@ def write_heatmap(rows: Sequence[Row], path: Path) -> bool:
     fig.colorbar(im, ax=ax, label="log10(max error / tolerance); > 0 fails, exact = no error")
     ax.set_title("scratch vs torch: largest error relative to the tolerance policy")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return True
 
@@ -169,8 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=25,
                         help="hypothesis examples per component, device and dtype "
                              "(default: %(default)s)")
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help=f"only this component (repeatable); one of {', '.join(COMPONENTS)}")
+    parser.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                        help=f"only these components (default: all), some of "
+                             f"{', '.join(COMPONENTS)}")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar (it is shown only on a terminal anyway)")
     args = parser.parse_args(argv)
     if args.examples < 1:
         parser.error(f"--examples: expected a positive integer, got {args.examples}")
@@ -179,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--only: unknown components {unknown}; expected names from "
                      f"{list(COMPONENTS)}")
     components = [c for n, c in COMPONENTS.items() if not args.only or n in args.only]
-    rows = run_report(components, available_devices(), args.examples)
+    rows = run_report(components, available_devices(), args.examples, args.progress)
     print(format_table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(rows, args.out / "parity_report.json", args.examples)
