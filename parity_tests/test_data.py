@@ -4,6 +4,9 @@ present, load_mnist's layouts and messages, torchvision parity when torchvision 
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,8 +21,13 @@ import torchref.data as td
 from parity_tests import strategies as S
 from scratch.training import epoch_batches
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-NO_SHARED = f"genuine MNIST files not present at {SHARED_MNIST}"
+# The genuine MNIST files (MD5SUMS and the .gz files): $TORCHREF_MNIST_DIR, else
+# <checkout>/../shared/data/mnist; the tests that need them skip when the folder is absent.
+SHARED_MNIST = Path(os.environ.get(
+    "TORCHREF_MNIST_DIR",
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")).expanduser()
+NO_SHARED = (f"genuine MNIST files not present at {SHARED_MNIST} (set TORCHREF_MNIST_DIR to "
+             f"a folder holding them)")
 
 
 def torchvision_or_skip():
@@ -161,6 +169,27 @@ def test_missing_files_message(tmp_path) -> None:
         in msg and "download=True" in msg and "copy the four files" in msg
     with pytest.raises(ValueError, match="kind: expected one of"):
         sd.load_mnist(tmp_path, kind="emnist")
+
+
+def test_paths_starting_with_tilde_are_expanded(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    arrays = write_mnist(tmp_path / "data" / "MNIST" / "raw")
+    (x, t), (xv, tv) = sd.load_mnist("~/data", verify=False, normalize=False, flatten=False)
+    np.testing.assert_array_equal(x[:, 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(tv, arrays["t10k-labels-idx1-ubyte"])
+    sd.save_idx("~/a.idx", np.arange(3, dtype=np.uint8))
+    np.testing.assert_array_equal(sd.load_idx("~/a.idx"), np.arange(3))
+    assert sd.md5_file("~/a.idx") == sd.md5_file(tmp_path / "a.idx")
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nothing"))):
+        sd.load_mnist("~/nothing")
+
+
+def test_missing_files_message_says_how_to_get_torchvision(tmp_path, monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torchvision" else real(name, *a))
+    with pytest.raises(FileNotFoundError, match=r"pip install torchvision.*\[vision\]"):
+        sd.load_mnist(tmp_path)
 
 
 def test_load_dataset_registry(tmp_path) -> None:

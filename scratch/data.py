@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import zlib
 from pathlib import Path
 
@@ -96,7 +97,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name)."""
-    path = Path(path)
+    path = Path(path).expanduser()
     raw = path.read_bytes()
     if raw[:2] != GZIP_MAGIC:
         return raw
@@ -141,7 +142,7 @@ def load_idx(path: str | Path) -> np.ndarray:
     Raises ``ValueError`` naming the file when it is truncated, has a bad magic
     number or an unknown dtype code, or its size disagrees with its header.
     """
-    return parse_idx(read_bytes(path), str(path))
+    return parse_idx(read_bytes(path), str(Path(path).expanduser()))
 
 
 def save_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
@@ -154,7 +155,7 @@ def save_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) 
                          f"{sorted(d.name for d in codes)}, got {array.dtype} {array.shape}")
     head = bytes([0, 0, codes[native], array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
     data = head + array.astype(IDX_DTYPES[codes[native]]).tobytes()
-    path = Path(path)
+    path = Path(path).expanduser()
     compress = path.suffix == ".gz" if compress is None else compress
     path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
 
@@ -179,7 +180,7 @@ MNIST_COUNTS = {"train": 60000, "t10k": 10000}
 def md5_file(path: str | Path) -> str:
     """Hex MD5 of a file (read in 1 MiB chunks)."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
+    with open(Path(path).expanduser(), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -189,8 +190,16 @@ def mnist_folders(root: str | Path, kind: str = "mnist") -> list[Path]:
     """Where ``load_mnist`` looks, in order: torchvision's ``root/MNIST/raw``, then ``root``."""
     if kind not in MNIST_KINDS:
         raise ValueError(f"kind: expected one of {sorted(MNIST_KINDS)}, got {kind!r}")
-    root = Path(root)
+    root = Path(root).expanduser()
     return [root / MNIST_KINDS[kind][0] / "raw", root]
+
+
+def torchvision_hint() -> str:
+    """How to get torchvision, when it is not installed (empty when it is)."""
+    if importlib.util.find_spec("torchvision") is not None:
+        return ""
+    return (" (torchvision is not installed: pip install torchvision, or "
+            "pip install -e \".[vision]\" in a checkout)")
 
 
 def find_mnist_files(root: str | Path, kind: str = "mnist",
@@ -218,9 +227,9 @@ def find_mnist_files(root: str | Path, kind: str = "mnist",
         raise FileNotFoundError(
             f"{kind}: missing {', '.join(missing)} (or .gz) in {place}; looked in "
             f"{' and '.join(str(f) for f in folders)}.  Get the files either way:\n"
-            f"  * online, let torchvision download them: python -c \"import torchvision; "
-            f"torchvision.datasets.{folder_name}('{root}', download=True)\" "
-            f"(writes {folders[0]});\n"
+            f"  * online, let torchvision download them{torchvision_hint()}: python -c "
+            f"\"import torchvision; torchvision.datasets.{folder_name}('{folders[1]}', "
+            f"download=True)\" (writes {folders[0]});\n"
             f"  * offline, copy the four files {', '.join(f + '.gz' for f in MNIST_FILES)} "
             f"into {folders[0]} or {folders[1]}.")
     if verify:

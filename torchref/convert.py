@@ -24,12 +24,6 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
 
-def params_to_torch(params: dict[str, np.ndarray], device: torch.device | str | None = None,
-                    dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """Arrays -> tensors, same keys and layout."""
-    return {k: torch.tensor(v, device=device, dtype=dtype) for k, v in params.items()}
-
-
 def params_to_numpy(params: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """Tensors -> arrays, same keys and layout."""
     return {k: to_numpy(v) for k, v in params.items()}

@@ -81,7 +81,7 @@ def load_mnist(root: str | Path, normalize: bool = True, flatten: bool = True,
     cls = getattr(tv.datasets, KINDS[kind])
     out = []
     for train in (True, False):
-        ds = cls(str(root), train=train, download=False)
+        ds = cls(str(Path(root).expanduser()), train=train, download=False)
         x, t = ds.data, ds.targets.to(torch.int64)
         x = x.reshape(len(x), -1) if flatten else x.unsqueeze(1)
         if normalize:
@@ -90,11 +90,3 @@ def load_mnist(root: str | Path, normalize: bool = True, flatten: bool = True,
             t = torch.nn.functional.one_hot(t, 10).to(dtype)
         out.append((x, t))
     return out[0], out[1]
-
-
-def read_idx_torchvision(path: str | Path) -> torch.Tensor:
-    """torchvision's own IDX reader (``read_sn3_pascalvincent_tensor``) on an uncompressed file."""
-    tv = import_torchvision()
-    from torchvision.datasets import mnist
-    del tv
-    return mnist.read_sn3_pascalvincent_tensor(str(path), strict=False)
