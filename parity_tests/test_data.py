@@ -174,7 +174,7 @@ def test_missing_files_message(tmp_path) -> None:
 def test_paths_starting_with_tilde_are_expanded(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     arrays = write_mnist(tmp_path / "data" / "MNIST" / "raw")
-    (x, t), (xv, tv) = sd.load_mnist("~/data", verify=False, normalize=False, flatten=False)
+    (x, _), (_, tv) = sd.load_mnist("~/data", verify=False, normalize=False, flatten=False)
     np.testing.assert_array_equal(x[:, 0], arrays["train-images-idx3-ubyte"])
     np.testing.assert_array_equal(tv, arrays["t10k-labels-idx1-ubyte"])
     sd.save_idx("~/a.idx", np.arange(3, dtype=np.uint8))
