@@ -16,6 +16,7 @@ import torchref.layers as tl
 import torchref.losses as tls
 import torchref.models as tm
 from scratch.gradient import numerical_gradient
+from scratch.leaky_relu import LeakyRelu
 from torchref.device import resolve_device
 
 Y = np.full((4, 3), 1 / 3)
@@ -81,3 +82,56 @@ def test_device_errors() -> None:
         with pytest.raises(ValueError, match="sees no CUDA device"):
             resolve_device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+# every scratch layer: backward before forward, and (where the shape is known) a wrong dout
+LAYERS = {
+    "Affine": lambda: sl.Affine(np.ones((4, 3)), np.zeros(3)),
+    "Relu": sl.Relu, "Sigmoid": sl.Sigmoid, "SoftmaxWithLoss": sl.SoftmaxWithLoss,
+    "LeakyRelu": LeakyRelu, "DistillationLoss": sl.DistillationLoss,
+    "BatchNormalization": lambda: sl.BatchNormalization(np.ones(4), np.zeros(4)),
+    "Convolution": lambda: sl.Convolution(np.ones((2, 1, 3, 3)), np.zeros(2)),
+    "Pooling": lambda: sl.Pooling(2, 2), "Pooling avg": lambda: sl.Pooling(2, 2, mode="avg"),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_backward_before_forward_says_so(name: str) -> None:
+    layer = LAYERS[name]()
+    with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}\.backward called before "
+                                           rf"forward"):
+        layer.backward(np.ones((2, 3)))
+
+
+SHAPED = {   # layer name -> (forward input, the output's shape)
+    "Affine": (np.ones((2, 4)), (2, 3)), "Relu": (np.ones((2, 4)), (2, 4)),
+    "Sigmoid": (np.ones((2, 4)), (2, 4)), "LeakyRelu": (np.ones((2, 4)), (2, 4)),
+    "BatchNormalization": (np.arange(8.0).reshape(2, 4), (2, 4)),
+    "Convolution": (np.ones((2, 1, 5, 5)), (2, 2, 3, 3)),
+    "Pooling": (np.arange(50.0).reshape(2, 1, 5, 5), (2, 1, 2, 2)),
+    "Pooling avg": (np.ones((2, 1, 4, 4)), (2, 1, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", SHAPED)
+def test_backward_names_a_wrong_dout_shape(name: str) -> None:
+    layer = LAYERS[name]()
+    x, out_shape = SHAPED[name]
+    assert layer.forward(x).shape == out_shape
+    wrong = (1, *out_shape[1:])          # would broadcast silently in element-wise layers
+    with pytest.raises(ValueError, match=re.escape(f"dout: expected shape {out_shape}")) as err:
+        layer.backward(np.ones(wrong))
+    assert f"got {wrong}" in str(err.value)
+    assert layer.backward(np.ones(out_shape)).shape == x.shape
+
+
+def test_torch_input_of_another_dtype_names_x_and_both_dtypes() -> None:
+    model = tm.MLP.from_scratch(sm.MLP([4, 3, 2], seed=0))          # float64
+    with pytest.raises(ValueError, match=re.escape(
+            "x: dtype torch.float32 does not match the model's parameters (torch.float64)")):
+        model(torch.ones(2, 4))
+    conv = tl.Convolution(torch.ones(2, 1, 3, 3), torch.zeros(2))   # float32
+    with pytest.raises(ValueError, match=r"x: dtype torch.float64 .* \(torch.float32\)"):
+        conv(torch.ones(1, 1, 4, 4, dtype=torch.float64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):   # autocast mixes dtypes on purpose
+        assert model.float()(torch.ones(2, 4)).dtype == torch.bfloat16

@@ -227,3 +227,28 @@ def check_distillation_args(temperature: float, alpha: float) -> None:
     if not 0 < temperature < float("inf"):
         raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
     check_unit_interval("alpha", alpha)
+
+
+# --- backward's preconditions (every scratch layer) ----------------------------------------
+
+def forward_cache(layer: object, name: str) -> object:
+    """``getattr(layer, name)``: what ``forward`` cached for ``backward``.
+
+    Raises ``RuntimeError`` when it is still None, i.e. ``backward`` was called
+    before ``forward`` (instead of an ``AttributeError`` about None deep inside).
+    """
+    value = getattr(layer, name)
+    if value is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward called before forward: call "
+                           f"forward first (backward uses the {name!r} that forward caches)")
+    return value
+
+
+def check_dout(layer: object, dout_shape: Sequence[int], out_shape: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``dout`` has the shape of the layer's forward output.
+
+    Element-wise layers would otherwise broadcast a wrong ``dout`` silently.
+    """
+    if tuple(dout_shape) != tuple(out_shape):
+        raise ValueError(f"dout: expected shape {tuple(out_shape)} (the shape of "
+                         f"{type(layer).__name__}.forward's output), got {tuple(dout_shape)}")

@@ -48,7 +48,14 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
+from scratch._checks import (
+    check_dout,
+    check_ndim,
+    check_positive,
+    check_rate,
+    check_same_shape,
+    forward_cache,
+)
 from scratch.functions import as_float_array
 
 
@@ -111,6 +118,8 @@ class BatchNormalization:
         return (self.gamma * self.xn + self.beta).reshape(self.x_shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        forward_cache(self, "xn")
+        check_dout(self, np.shape(dout), self.x_shape)
         dout = dout.reshape(dout.shape[0], -1)
         self.dbeta = dout.sum(axis=0)
         self.dgamma = (dout * self.xn).sum(axis=0)

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scratch._checks import POOL_MODES, as_pair, check_ndim, conv_output_size, pool_args
+from scratch._checks import (
+    POOL_MODES,
+    as_pair,
+    check_dout,
+    check_ndim,
+    conv_output_size,
+    forward_cache,
+    pool_args,
+)
 from scratch.functions import as_float_array
 from scratch.im2col import col2im, im2col, pad_images, windows
 
@@ -70,7 +78,10 @@ class Convolution:
         return out.reshape(x.shape[0], fn, oh, ow)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        forward_cache(self, "col")
         fn, _, fh, fw = self.W.shape
+        oh, ow = conv_output_size(self.x_shape[2:], (fh, fw), self.stride, self.pad)
+        check_dout(self, np.shape(dout), (self.x_shape[0], fn, oh, ow))
         dout = dout.reshape(dout.shape[0], fn, -1)                    # (N, FN, L)
         self.db = dout.sum(axis=(0, 2))
         # dW: (N, FN, L) @ (N, L, K) -> (N, FN, K), summed over the batch.  The
@@ -115,7 +126,7 @@ class Pooling:
                  pad: int | Sequence[int] = 0, mode: str = "max") -> None:
         self.kernel, self.stride, self.pad = pool_args(pool_h, pool_w, stride, pad, mode)
         self.mode = mode
-        self.x_shape: tuple[int, ...] = ()
+        self.x_shape: tuple[int, ...] | None = None
         self.arg: np.ndarray | None = None
 
     def taps(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -146,9 +157,10 @@ class Pooling:
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        n, c, h, w = self.x_shape
+        n, c, h, w = forward_cache(self, "x_shape")
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
-        oh, ow = dout.shape[2:]
+        oh, ow = conv_output_size((h, w), self.kernel, self.stride, self.pad)
+        check_dout(self, np.shape(dout), (n, c, oh, ow))
         dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dout.dtype)
         disjoint = sh >= kh and sw >= kw        # each pixel in at most one window
         for k in range(kh * kw):

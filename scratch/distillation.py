@@ -80,7 +80,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scratch._checks import check_distillation_args, check_same_shape
+from scratch._checks import check_distillation_args, check_same_shape, forward_cache
 from scratch.functions import as_float_array, log_softmax, softmax
 from scratch.losses import as_onehot
 
@@ -165,5 +165,6 @@ class DistillationLoss:
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
+        forward_cache(self, "q")
         T, alpha = self.temperature, self.alpha
         return dout * (alpha * T * (self.q - self.p) + (1.0 - alpha) * (self.y - self.t)) / self.n

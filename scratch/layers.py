@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_ndim
+from scratch._checks import check_dout, check_ndim, forward_cache
 from scratch.batchnorm import BatchNormalization as BatchNormalization  # re-export
 from scratch.distillation import DistillationLoss as DistillationLoss  # re-export
 from scratch.dropout import Dropout as Dropout  # re-export
@@ -55,7 +55,9 @@ class Affine:
         return self.x @ self.W + self.b
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self.dW = self.x.T @ dout
+        x = forward_cache(self, "x")
+        check_dout(self, np.shape(dout), (x.shape[0], self.W.shape[1]))
+        self.dW = x.T @ dout
         self.db = dout.sum(axis=0)
         return (dout @ self.W.T).reshape(self.x_shape)
 
@@ -72,7 +74,9 @@ class Relu:
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self.mask
+        mask = forward_cache(self, "mask")
+        check_dout(self, np.shape(dout), mask.shape)
+        return dout * mask
 
 
 class Sigmoid:
@@ -86,7 +90,9 @@ class Sigmoid:
         return self.out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * (1.0 - self.out) * self.out
+        out = forward_cache(self, "out")
+        check_dout(self, np.shape(dout), out.shape)
+        return dout * (1.0 - out) * out
 
 
 class SoftmaxWithLoss:
@@ -111,6 +117,7 @@ class SoftmaxWithLoss:
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
+        forward_cache(self, "y")
         n = self.y.shape[0] if self.y.ndim == 2 else 1
         return dout * (self.y - self.t) / n
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scratch._checks import check_finite
+from scratch._checks import check_dout, check_finite, forward_cache
 from scratch.functions import as_float_array
 
 
@@ -53,4 +53,6 @@ class LeakyRelu:
         return leaky_relu(x, self.negative_slope)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self.slope
+        slope = forward_cache(self, "slope")
+        check_dout(self, np.shape(dout), slope.shape)
+        return dout * slope

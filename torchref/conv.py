@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratch._checks import POOL_MODES, as_pair, check_ndim, conv_output_size, pool_args
+from torchref.functions import check_input_dtype
 
 
 class Convolution(nn.Module):
@@ -57,6 +58,7 @@ class Convolution(nn.Module):
             raise ValueError(f"x: expected shape (N, {c}, H, W) for W "
                              f"{tuple(self.weight.shape)}, got {tuple(x.shape)}")
         conv_output_size(tuple(x.shape[2:]), (fh, fw), self.stride, self.pad)
+        check_input_dtype(x, self.weight)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.pad)
 
 

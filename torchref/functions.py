@@ -14,6 +14,27 @@ def as_float_tensor(x: torch.Tensor | float) -> torch.Tensor:
     return x if x.is_floating_point() else x.to(torch.float64)
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for this device type (it mixes dtypes on purpose)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:   # torch < 2.4: no device argument
+        return torch.is_autocast_enabled() if device_type == "cuda" else \
+            torch.is_autocast_cpu_enabled()
+
+
+def check_input_dtype(x: torch.Tensor, weight: torch.Tensor, name: str = "x") -> None:
+    """Raise ``ValueError`` when ``x``'s dtype is not the parameters' (outside autocast).
+
+    torch's own message ("mat1 and mat2 must have the same dtype") names neither
+    the input nor the fix; NumPy, on the scratch side, would have promoted silently.
+    """
+    if x.dtype != weight.dtype and not autocast_enabled(x.device.type):
+        raise ValueError(f"{name}: dtype {x.dtype} does not match the model's parameters "
+                         f"({weight.dtype}); convert the input with {name}.to({weight.dtype}) "
+                         f"or build the model with dtype={x.dtype}")
+
+
 def _autograd_derivative(fn: Callable[[torch.Tensor], torch.Tensor],
                          x: torch.Tensor) -> torch.Tensor:
     """Element-wise derivative of an element-wise fn, by autograd."""

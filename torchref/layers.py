@@ -14,6 +14,7 @@ from scratch._checks import check_ndim
 from torchref.batchnorm import BatchNormalization as BatchNormalization  # re-export
 from torchref.distillation import DistillationLoss as DistillationLoss  # re-export
 from torchref.dropout import Dropout as Dropout  # re-export
+from torchref.functions import check_input_dtype
 from torchref.losses import softmax_cross_entropy
 
 
@@ -57,6 +58,7 @@ class Affine(nn.Linear):
         if x.dim() < 2 or x[0].numel() != self.in_features:
             raise ValueError(f"x: expected shape (N, {self.in_features}) (or (N, ...) with "
                              f"{self.in_features} features per sample), got {tuple(x.shape)}")
+        check_input_dtype(x, self.weight)
         return super().forward(x.flatten(1))
 
 
