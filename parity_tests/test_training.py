@@ -19,8 +19,9 @@ import scratch.optim as soptim
 import scratch.training as st
 import torchref.optim as toptim
 import torchref.training as tt
-from scratch._atomic import atomic_write
-from torchref.lockstep import Run, RunConfig
+from scratch._atomic import atomic_write, current_umask
+from torchref.device import set_threads
+from torchref.lockstep import Run, RunConfig, epoch_line
 from torchref.tolerance import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,18 +101,85 @@ def test_script_outputs_and_help(tmp_path, capsys) -> None:
     assert report["drift_report"]["steps"] == 16
     assert (out / "metrics.csv").read_text().count("\n") == 5
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "lockstep drift over 16 steps" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "lockstep drift over 16 steps" in text and "after epoch 2: scratch test acc" in text
+    mode = 0o666 & ~current_umask()      # atomically written, yet the usual permissions
+    for name in ("metrics.json", "metrics.csv", "curves.png"):
+        assert (out / name).stat().st_mode & 0o777 == mode, name
 
 
 @pytest.mark.parametrize(("changes", "words"), [
     ({"impl": "jax"}, "impl: expected one of"), ({"dtype": "float16"}, "dtype: expected"),
-    ({"optimizer": "lbfgs"}, "optimizer: expected one of"), ({"epochs": 0}, "epochs"),
+    ({"optimizer": "lbfgs"}, "optimizer: expected one of"),
+    ({"epochs": 0}, "^epochs: expected a positive integer, got 0$"),
+    ({"epochs": -1, "batch_size": 100}, "^epochs: expected a positive integer, got -1$"),
+    ({"batch_size": 0}, "^batch_size: expected a positive integer, got 0$"),
+    ({"lr": 0.0}, "^lr: expected a positive finite number, got 0.0$"),
+    ({"lr": -1.0}, "^lr: expected a positive finite number"),
+    ({"lr": float("nan")}, "^lr: expected a positive finite number, got nan$"),
+    ({"lr": float("inf")}, "^lr: expected a positive finite number, got inf$"),
+    ({"stop_after": -3, "out": "x"}, "^stop_after: expected a non-negative integer, got -3$"),
+    ({"checkpoint_every": -1, "out": "x"}, "^checkpoint_every: expected a non-negative"),
+    ({"threads": -2}, "^threads: expected a non-negative integer, got -2$"),
     ({"resume": True}, "out: checkpoints"), ({"amp": True}, "amp: lockstep"),
+    ({"impl": "scratch", "amp": True}, "^amp: a torch option, but --impl scratch"),
+    ({"impl": "scratch", "compile": True}, "^compile: a torch option"),
+    ({"impl": "scratch", "deterministic": True}, "^deterministic: a torch option"),
+    ({"impl": "scratch", "device": "cuda"}, "^device: --impl scratch runs NumPy on the CPU"),
     ({"model": "rnn"}, "model: expected one of"),
 ])
 def test_bad_settings_are_errors(changes: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         Run(replace(RunConfig(progress=False), **changes))
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--epochs", "-1"], "--epochs: expected a positive integer, got -1"),
+    (["--batch-size", "0"], "--batch-size: expected a positive integer, got 0"),
+    (["--lr", "nan"], "--lr: expected a positive finite number, got nan"),
+    (["--stop-after", "-3", "--out", "o"], "--stop-after: expected a non-negative integer"),
+    (["--impl", "both", "--amp"], "--amp: lockstep"),
+    (["--resume"], "--out: checkpoints"),
+    (["--dataset", "mnist"], "--data-dir: dataset 'mnist' is read from disk"),
+    (["--dataset", "mnist", "--data-dir", "NOWHERE"], "mnist: missing train-images"),
+    (["--device", "cuda:99"], "--device: "),
+])
+def test_script_bad_settings_are_usage_errors(args: list[str], words: str, tmp_path,
+                                              capsys) -> None:
+    args = [a.replace("NOWHERE", str(tmp_path)) for a in args]
+    with pytest.raises(SystemExit) as exc:
+        train_script().main(["--impl", "scratch", "--no-progress", *args]
+                            if "--impl" not in args and "--device" not in args else args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "usage: " in err and words in err, err
+    assert "Traceback" not in err
+
+
+def test_script_stop_resume_and_summary_lines(tmp_path, capsys) -> None:
+    script, out = train_script(), str(tmp_path / "run")
+    base = ["--impl", "scratch", "--batch-size", "500", "--out", out, "--no-progress"]
+    script.main([*base, "--epochs", "2", "--stop-after", "4"])
+    text = capsys.readouterr().out
+    assert "stopped after step 4; continue with --resume" in text
+    script.main([*base, "--epochs", "2", "--resume"])
+    text = capsys.readouterr().out
+    assert "resumed from" in text and "at epoch 2, 1 step(s) into it (global step 4)" in text
+    assert "after epoch 2: scratch test acc" in text and "epoch 1 " not in text
+    with pytest.raises(SystemExit) as exc:        # nothing left to train: say so
+        script.main([*base, "--epochs", "1", "--resume"])
+    assert exc.value.code == 2
+    assert "has already trained 2 epoch(s)" in capsys.readouterr().err
+    script.main([*base, "--epochs", "3", "--resume"])      # with progress off: one summary
+    assert capsys.readouterr().out.count("\n") == 3   # resumed, summary, wrote
+
+
+def test_epoch_line_shows_after_epoch_values_and_that_epoch_s_time() -> None:
+    history = [{"epoch": e, "impl": "scratch", "train_loss": 9.0, "train_eval_loss": 0.5 / e,
+                "train_acc": 0.9, "test_loss": 0.6, "test_acc": 0.8, "train_time_s": 1.5 * e}
+               for e in (1, 2)]
+    line = epoch_line(history, 1)
+    assert line.startswith("epoch 2 ") and "train loss 0.2500" in line and "1.5s" in line
+    assert "9.0" not in line and "3.0s" not in line     # not the running mean, not the total
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -126,6 +194,21 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path) -> None:
     with pytest.raises(OSError, match="disk full"):
         atomic_write(path, half_then_crash)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    old_mask = os.umask(0o027)
+    try:
+        atomic_write(path, lambda tmp: tmp.write_bytes(b"new"))
+    finally:
+        os.umask(old_mask)
+    assert path.stat().st_mode & 0o777 == 0o640       # 0o666 less the umask, as open() gives
+
+
+def test_set_threads_limits_torch_and_checks_its_argument() -> None:
+    limiter = set_threads(1)
+    assert torch.get_num_threads() == 1
+    if limiter is not None:
+        limiter.restore_original_limits()
+    with pytest.raises(ValueError, match="threads: expected a positive integer, got 0"):
+        set_threads(0)
 
 
 def test_crash_mid_checkpoint_keeps_previous(tmp_path, monkeypatch) -> None:
