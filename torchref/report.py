@@ -18,16 +18,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scratch._atomic import atomic_write
 from torchref.device import available_devices
 from torchref.parity import Component, report_settings, run_parity
 from torchref.tolerance import POLICY, tf32_enabled, tolerance
@@ -98,17 +97,6 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_json(rows: Sequence[Row], path: Path, examples: int) -> None:
     doc = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -118,7 +106,7 @@ def write_json(rows: Sequence[Row], path: Path, examples: int) -> None:
         "rows": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                   for k, v in asdict(r).items()} for r in rows],
     }
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n"))
 
 
 def write_heatmap(rows: Sequence[Row], path: Path) -> bool:
@@ -151,7 +139,7 @@ def write_heatmap(rows: Sequence[Row], path: Path) -> bool:
     fig.colorbar(im, ax=ax, label="log10(max error / tolerance); > 0 fails, exact = no error")
     ax.set_title("scratch vs torch: largest error relative to the tolerance policy")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return True
 
