@@ -189,17 +189,26 @@ def _mlp(case: Case) -> sm.MLP:
     return sm.MLP(sizes, activation, seed=seed, dtype=case.args[0].dtype)
 
 
-def _mlp_scratch(case: Case, dout_seed: int) -> Sides:
-    model, (x, t) = _mlp(case), case.args
-    return ({"logits": model.predict(x), "loss": model.loss(x, t)},
-            {f"d{k}": g for k, g in model.gradient(x, t).items()})
+def model_runners(build: Callable[[Case], Any], mirror: Any
+                  ) -> tuple[Callable[..., Sides], Callable[..., Sides]]:
+    """Runners comparing a model through its methods: logits, loss and every gradient.
+
+    ``build(case)`` makes the scratch model; the torch side is ``mirror.from_scratch`` of it.
+    """
+    def run_scratch(case: Case, dout_seed: int) -> Sides:
+        model, (x, t) = build(case), case.args
+        return ({"logits": model.predict(x), "loss": model.loss(x, t)},
+                {f"d{k}": g for k, g in model.gradient(x, t).items()})
+
+    def run_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
+        tmodel = mirror.from_scratch(build(case), device=device)
+        x, t = (torch.from_numpy(a).to(device) for a in case.args)
+        return ({"logits": tmodel.predict(x), "loss": tmodel.loss(x, t)},
+                {f"d{k}": g for k, g in tmodel.gradient(x, t).items()})
+    return run_scratch, run_torch
 
 
-def _mlp_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
-    tmodel = tm.MLP.from_scratch(_mlp(case), device=device)
-    x, t = (torch.from_numpy(a).to(device) for a in case.args)
-    return ({"logits": tmodel.predict(x), "loss": tmodel.loss(x, t)},
-            {f"d{k}": g for k, g in tmodel.gradient(x, t).items()})
+_mlp_scratch, _mlp_torch = model_runners(_mlp, tm.MLP)
 
 
 register(Component("MLP", sm.MLP, tm.MLP, inputs("mlp_parity_case"), run_scratch=_mlp_scratch,
@@ -230,17 +239,7 @@ def _convnet(case: Case) -> sm.SimpleConvNet:
     return sm.SimpleConvNet(**kwargs, seed=seed, dtype=case.args[0].dtype)
 
 
-def _convnet_scratch(case: Case, dout_seed: int) -> Sides:
-    model, (x, t) = _convnet(case), case.args
-    return ({"logits": model.predict(x), "loss": model.loss(x, t)},
-            {f"d{k}": g for k, g in model.gradient(x, t).items()})
-
-
-def _convnet_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
-    tmodel = tm.SimpleConvNet.from_scratch(_convnet(case), device=device)
-    x, t = (torch.from_numpy(a).to(device) for a in case.args)
-    return ({"logits": tmodel.predict(x), "loss": tmodel.loss(x, t)},
-            {f"d{k}": g for k, g in tmodel.gradient(x, t).items()})
+_convnet_scratch, _convnet_torch = model_runners(_convnet, tm.SimpleConvNet)
 
 
 register(Component("SimpleConvNet", sm.SimpleConvNet, tm.SimpleConvNet,
