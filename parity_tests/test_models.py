@@ -12,6 +12,12 @@ import scratch.models as sm
 import scratch.optim as so
 import torchref.models as tm
 from parity_tests import strategies as S
+from parity_tests.model_checks import (
+    assert_model_parity,
+    assert_same_params,
+    set_shared_masks,
+    steps_in_lockstep,
+)
 from torchref.tolerance import assert_close
 
 
@@ -28,13 +34,7 @@ def test_mlp_logits_loss_gradients(case: tuple, activation: str, device: torch.d
     model = sm.MLP(sizes, activation, seed=seed, dtype=x.dtype)
     tmodel = tm.MLP.from_scratch(model, device=device)
     xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
-    assert_close(tmodel.predict(xt), model.predict(x), msg="logits")
-    assert_close(tmodel.loss(xt, tt), model.loss(x, t), msg="loss")
-    grads, tgrads = model.gradient(x, t), tmodel.gradient(xt, tt)
-    assert grads.keys() == tgrads.keys() == model.params.keys()
-    for k in grads:
-        assert_close(tgrads[k], grads[k], msg=f"autograd vs backprop, {k}")
-    assert model.accuracy(x, t) == tmodel.accuracy(xt, tt)
+    assert_model_parity(model, tmodel, x, t, xt, tt)
 
 
 @given(case=S.mlp_case(dtype=np.float64, max_width=4, max_n=3),
@@ -64,15 +64,10 @@ def test_sgd_steps_in_lockstep(case: tuple, steps: int, lr: float, device: torch
     tmodel = tm.MLP.from_scratch(model, device=device)
     opt, topt = so.SGD(lr), torch.optim.SGD(tmodel.parameters(), lr=lr)
     xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
-    for _ in range(steps):
-        opt.update(model.params, model.gradient(x, t))
-        topt.zero_grad()
-        tmodel.loss(xt, tt).backward()
-        topt.step()
-    for k, v in model.params.items():
-        # k steps compound rounding: compare each parameter at the policy of its dtype,
-        # with the error growth bounded by the (small) number of steps drawn here.
-        assert_close(tmodel.params[k], v, msg=f"{k} after {steps} SGD steps")
+    steps_in_lockstep(model, tmodel, opt, topt, (x, t, xt, tt), steps)
+    # k steps compound rounding: compare each parameter at the policy of its dtype,
+    # with the error growth bounded by the (small) number of steps drawn here.
+    assert_same_params(model, tmodel, f"after {steps} SGD steps")
 
 
 @pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
@@ -98,13 +93,6 @@ def test_mlp_init_schemes_and_seed() -> None:
 
 # --- weight decay, dropout and batch normalization in the MLP ------------------------------
 
-def set_shared_masks(model: sm.MLP, tmodel: tm.MLP, masks: list[np.ndarray],
-                     device: torch.device) -> None:
-    for ours, theirs, mask in zip(model.layers_of(sm.Dropout), tmodel.layers_of(tm.Dropout),
-                                  masks, strict=True):
-        ours.fixed_mask, theirs.fixed_mask = mask, torch.from_numpy(mask).to(device)
-
-
 def build(case: tuple) -> tuple:
     """(model, x, t, masks) from ``S.regularised_mlp_case``."""
     sizes, x, t, seed, options, masks = case
@@ -119,18 +107,7 @@ def test_regularised_mlp_parity(case: tuple, device: torch.device) -> None:
     tmodel = tm.MLP.from_scratch(model, device=device)
     set_shared_masks(model, tmodel, masks, device)
     xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
-    assert_close(tmodel.loss(xt, tt, train_flg=True), model.loss(x, t, train_flg=True),
-                 msg="train loss (with the L2 term)")
-    grads, tgrads = model.gradient(x, t), tmodel.gradient(xt, tt)
-    assert grads.keys() == tgrads.keys() == model.params.keys()
-    for k in grads:
-        assert_close(tgrads[k], grads[k], msg=f"autograd vs backprop, {k}")
-    for ours, theirs in zip(model.layers_of(sm.BatchNormalization),
-                            tmodel.layers_of(tm.BatchNormalization), strict=True):
-        assert_close(theirs.running_mean, ours.running_mean, msg="running_mean")
-        assert_close(theirs.running_var, ours.running_var, msg="running_var")
-    assert_close(tmodel.predict(xt), model.predict(x), msg="test-mode logits")
-    assert model.accuracy(x, t) == tmodel.accuracy(xt, tt)
+    assert_model_parity(model, tmodel, x, t, xt, tt)
 
 
 @given(case=S.regularised_mlp_case(np.float64, max_width=4, max_n=3))

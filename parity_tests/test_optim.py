@@ -13,6 +13,7 @@ import scratch.optim as so
 import torchref.models as tm
 import torchref.optim as to
 from parity_tests import strategies as S
+from parity_tests.model_checks import assert_same_params, steps_in_lockstep
 from torchref.tolerance import assert_close
 
 
@@ -176,10 +177,5 @@ def test_fifty_steps_on_the_mlp(name: str, data: st.DataObject, decay: bool,
     opt = so.OPTIMIZERS[name](**kwargs)
     topt = to.OPTIMIZERS[name](**kwargs).torch_optimizer(tmodel.param_groups(lam))
     xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)
-    for _ in range(50):
-        opt.update(model.params, model.gradient(x, t))
-        topt.zero_grad()
-        tmodel.loss(xt, tt, train_flg=True).backward()
-        topt.step()
-    for k, v in model.params.items():
-        assert_close(tmodel.params[k], v, msg=f"{k} after 50 {name} steps")
+    steps_in_lockstep(model, tmodel, opt, topt, (x, t, xt, tt), 50)
+    assert_same_params(model, tmodel, f"after 50 {name} steps")

@@ -6,4 +6,4 @@ This package imports nothing but NumPy.
 """
 
 __all__ = ["conv", "convnet", "functions", "gradcheck", "gradient", "im2col", "init", "layers",
-           "leaky_relu", "losses", "models", "optim", "perceptron"]
+           "leaky_relu", "losses", "models", "network", "optim", "perceptron"]

@@ -8,7 +8,8 @@ was received and what was expected.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 
 def check_ndim(name: str, shape: Sequence[int], allowed: Sequence[int]) -> None:
@@ -118,6 +119,46 @@ def check_pool_pad(kernel_hw: Sequence[int], pad_hw: Sequence[int]) -> None:
                              f"got {tuple(pad_hw)}")
 
 
+POOL_MODES = ("max", "avg")
+
+
+def pool_args(pool_h: int, pool_w: int, stride: int | Sequence[int] | None,
+              pad: int | Sequence[int], mode: str) -> tuple[tuple[int, int], ...]:
+    """The arguments of ``Pooling`` (both sides): (kernel, stride, pad) as (height, width) pairs.
+
+    The stride defaults to the window (torch's default); ``mode`` is one of ``POOL_MODES``.
+    """
+    kernel = as_pair("pool size", (pool_h, pool_w), 1)
+    stride_hw = kernel if stride is None else as_pair("stride", stride, 1)
+    pad_hw = as_pair("pad", pad, 0)
+    check_pool_pad(kernel, pad_hw)
+    if mode not in POOL_MODES:
+        raise ValueError(f"mode: expected one of {POOL_MODES}, got {mode!r}")
+    return kernel, stride_hw, pad_hw
+
+
+# --- the models (scratch.models / torchref.models, scratch.convnet / torchref.convnet) -------
+
+def check_regularisation(weight_decay_lambda: float, dropout_ratio: float) -> None:
+    """The models' shared options: ``weight_decay_lambda >= 0``, ``dropout_ratio`` in [0, 1)."""
+    check_non_negative("weight_decay_lambda", weight_decay_lambda)
+    check_rate("dropout_ratio", dropout_ratio)
+
+
+def mlp_args(sizes: Sequence[int], activation: str, activations: Collection[str],
+             weight_decay_lambda: float, dropout_ratio: float) -> list[int]:
+    """Check the MLP's constructor arguments; returns ``sizes`` as a list of ints."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes: expected at least two positive widths (input and "
+                         f"output), got {sizes}")
+    if activation not in activations:
+        raise ValueError(f"activation: expected one of {sorted(activations)}, "
+                         f"got {activation!r}")
+    check_regularisation(weight_decay_lambda, dropout_ratio)
+    return sizes
+
+
 # SimpleConvNet (scratch.convnet and torchref.convnet): the conv_param defaults.
 DEFAULT_CONV = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
 
@@ -151,6 +192,28 @@ def conv_net_shapes(input_dim: Sequence[int], conv_param: dict,
                          f"the 2x2 pooling ({exc})") from exc
     return {"W1": (fn, c, fs, fs), "b1": (fn,), "W2": (fn * pool_hw[0] * pool_hw[1], hidden_size),
             "b2": (hidden_size,), "W3": (hidden_size, output_size), "b3": (output_size,)}
+
+
+class ConvNetSpec(NamedTuple):
+    """SimpleConvNet's checked constructor arguments and its parameter shapes."""
+
+    input_dim: tuple[int, ...]
+    conv_param: dict
+    hidden_size: int
+    output_size: int
+    shapes: dict[str, tuple[int, ...]]
+
+
+def conv_net_args(input_dim: Sequence[int], conv_param: dict | None, hidden_size: int,
+                  output_size: int, weight_decay_lambda: float = 0.0,
+                  dropout_ratio: float = 0.5) -> ConvNetSpec:
+    """Check SimpleConvNet's constructor arguments (both sides); fills in ``DEFAULT_CONV``."""
+    input_dim = tuple(int(v) for v in input_dim)
+    conv_param = {**DEFAULT_CONV, **(conv_param or {})}
+    hidden_size, output_size = int(hidden_size), int(output_size)
+    shapes = conv_net_shapes(input_dim, conv_param, hidden_size, output_size)
+    check_regularisation(weight_decay_lambda, dropout_ratio)
+    return ConvNetSpec(input_dim, conv_param, hidden_size, output_size, shapes)
 
 
 def check_unit_interval(name: str, value: float) -> None:

@@ -43,9 +43,12 @@ undefined (torch refuses it too).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
-from scratch._checks import check_ndim, check_positive, check_rate
+from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
 from scratch.functions import as_float_array
 
 
@@ -64,9 +67,7 @@ class BatchNormalization:
                  running_var: np.ndarray | None = None, eps: float = 1e-6,
                  unbiased_running_var: bool = False) -> None:
         check_ndim("gamma", np.shape(gamma), (1,))
-        if np.shape(beta) != np.shape(gamma):
-            raise ValueError(f"beta: expected shape {np.shape(gamma)} to match gamma, "
-                             f"got {np.shape(beta)}")
+        check_same_shape("gamma", np.shape(gamma), "beta", np.shape(beta))
         check_rate("momentum", momentum)
         check_positive("eps", eps)
         self.gamma, self.beta = gamma, beta
@@ -118,3 +119,15 @@ class BatchNormalization:
             return (dxn / self.std).reshape(self.x_shape)
         dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std
         return dx.reshape(self.x_shape)
+
+
+@contextlib.contextmanager
+def running_stats_kept(layers: Iterable[BatchNormalization]) -> Iterator[None]:
+    """Put the layers' running statistics back on exit (a gradient check runs many
+    training passes, each of which would update them)."""
+    saved = [(layer, layer.running_mean, layer.running_var) for layer in layers]
+    try:
+        yield
+    finally:
+        for layer, mean, var in saved:
+            layer.running_mean, layer.running_var = mean, var

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scratch._checks import as_pair, check_ndim, check_pool_pad, conv_output_size
+from scratch._checks import POOL_MODES, as_pair, check_ndim, conv_output_size, pool_args
 from scratch.functions import as_float_array
 from scratch.im2col import col2im, im2col, pad_images, windows
 
@@ -109,16 +109,11 @@ class Pooling:
     evenly over the window.
     """
 
-    MODES = ("max", "avg")
+    MODES = POOL_MODES
 
     def __init__(self, pool_h: int, pool_w: int, stride: int | Sequence[int] | None = None,
                  pad: int | Sequence[int] = 0, mode: str = "max") -> None:
-        self.kernel = as_pair("pool size", (pool_h, pool_w), 1)
-        self.stride = self.kernel if stride is None else as_pair("stride", stride, 1)
-        self.pad = as_pair("pad", pad, 0)
-        check_pool_pad(self.kernel, self.pad)
-        if mode not in self.MODES:
-            raise ValueError(f"mode: expected one of {self.MODES}, got {mode!r}")
+        self.kernel, self.stride, self.pad = pool_args(pool_h, pool_w, stride, pad, mode)
         self.mode = mode
         self.x_shape: tuple[int, ...] = ()
         self.arg: np.ndarray | None = None

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_rate
+from scratch._checks import check_rate, check_same_shape
 from scratch.functions import as_float_array
 
 
@@ -54,9 +54,7 @@ class Dropout:
             self.mask, self.scale = None, (1.0 if self.inverted else keep)
             return x * self.scale
         if self.fixed_mask is not None:
-            if np.shape(self.fixed_mask) != x.shape:
-                raise ValueError(f"fixed_mask: expected shape {x.shape} to match x, "
-                                 f"got {np.shape(self.fixed_mask)}")
+            check_same_shape("x", x.shape, "fixed_mask", np.shape(self.fixed_mask))
             self.mask = np.asarray(self.fixed_mask, dtype=bool)
         else:
             self.mask = self.rng.random(x.shape) >= self.ratio

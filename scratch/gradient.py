@@ -21,7 +21,7 @@ from scratch._checks import check_positive
 from scratch.gradcheck import GradcheckEntry, GradcheckError, GradcheckResult, gradcheck
 
 __all__ = ["GradcheckEntry", "GradcheckError", "GradcheckResult", "gradcheck", "gradient_descent",
-           "numerical_diff", "numerical_gradient"]
+           "numerical_diff", "numerical_gradient", "params_numerical_gradient"]
 
 
 def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> float:
@@ -50,6 +50,28 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: ArrayLike,
         xc[idx] = orig
         grad[idx] = (f_plus - f_minus) / (2 * h)
     return grad
+
+
+def params_numerical_gradient(loss: Callable[[], float], params: dict[str, np.ndarray],
+                              h: float = 1e-4) -> dict[str, np.ndarray]:
+    """``numerical_gradient`` of a model's ``loss()`` with respect to each array of ``params``.
+
+    A model's layers hold the very arrays of its ``params``: each perturbed
+    value is written into the array in place, ``loss()`` re-runs the model, and
+    the array is restored afterwards (also on error).  Keyed like ``params``.
+    """
+    grads = {}
+    for key, value in params.items():
+        saved = value.copy()
+
+        def loss_at(w: np.ndarray, value: np.ndarray = value) -> float:
+            value[...] = w
+            return float(loss())
+        try:
+            grads[key] = numerical_gradient(loss_at, saved, h)
+        finally:
+            value[...] = saved
+    return grads
 
 
 def gradient_descent(f: Callable[[np.ndarray], float], init_x: ArrayLike, lr: float = 0.01,

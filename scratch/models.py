@@ -15,15 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scratch._checks import check_non_negative, check_rate
+from scratch._checks import mlp_args
 from scratch.batchnorm import BatchNormalization
 from scratch.dropout import Dropout
 from scratch.functions import identity_function, sigmoid
-from scratch.gradient import numerical_gradient
 from scratch.init import init_std as init_std  # re-exported: scratch.models.init_std
 from scratch.init import init_weight
 from scratch.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 from scratch.losses import as_onehot
+from scratch.network import Network
 
 ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid}
 
@@ -51,7 +51,7 @@ def forward(network: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     return identity_function(z2 @ network["W3"] + network["b3"])
 
 
-class MLP:
+class MLP(Network):
     """Fully connected network ``Affine - [BatchNorm] - act - [Dropout] - ... - Affine``.
 
     The course's ``MultiLayerNetExtend``: softmax cross-entropy on top, and
@@ -89,15 +89,7 @@ class MLP:
                  dtype: np.dtype | type = np.float64, weight_decay_lambda: float = 0.0,
                  use_dropout: bool = False, dropout_ratio: float = 0.5,
                  use_batchnorm: bool = False) -> None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes: expected at least two positive widths (input and "
-                             f"output), got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, "
-                             f"got {activation!r}")
-        check_non_negative("weight_decay_lambda", weight_decay_lambda)
-        check_rate("dropout_ratio", dropout_ratio)
+        sizes = mlp_args(sizes, activation, ACTIVATIONS, weight_decay_lambda, dropout_ratio)
         self.sizes, self.activation = sizes, activation
         self.weight_decay_lambda = weight_decay_lambda
         self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio
@@ -133,31 +125,6 @@ class MLP:
                     self.layers.append(Dropout(self.dropout_ratio, seed=self.rng))
         self.last_layer = SoftmaxWithLoss()
 
-    def layers_of(self, kind: type) -> list:
-        """The layers of one class, in order (e.g. ``model.layers_of(Dropout)``)."""
-        return [layer for layer in self.layers if isinstance(layer, kind)]
-
-    def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
-        """Logits (N, C) for inputs (N, D)."""
-        for layer in self.layers:
-            if isinstance(layer, (Dropout, BatchNormalization)):
-                x = layer.forward(x, train_flg)
-            else:
-                x = layer.forward(x)
-        return x
-
-    def weight_decay(self) -> float:
-        """``(lambda / 2) * sum_i ||W_i||^2``, the L2 term of the loss."""
-        if self.weight_decay_lambda == 0:
-            return 0.0
-        return 0.5 * self.weight_decay_lambda * sum(
-            float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_layers + 1))
-
-    def loss(self, x: np.ndarray, t: np.ndarray, train_flg: bool = False) -> np.ndarray:
-        """Mean softmax cross-entropy of the logits against t, plus the weight decay term."""
-        loss = self.last_layer.forward(self.predict(x, train_flg), t)
-        return loss + loss.dtype.type(self.weight_decay())
-
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of ``loss(x, t, train_flg=True)`` by backprop, keyed like ``params``."""
         self.loss(x, t, train_flg=True)
@@ -170,34 +137,6 @@ class MLP:
             grads[f"b{i}"] = layer.db
         for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
             grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma, layer.dbeta
-        return grads
-
-    def numerical_gradient(self, x: np.ndarray, t: np.ndarray,
-                           h: float = 1e-4) -> dict[str, np.ndarray]:
-        """Gradients of ``loss(x, t, train_flg=True)`` by central differences (slow).
-
-        Use float64 parameters: in float32 the perturbation h is rounded away.
-        With dropout, fix the masks first (``layer.fixed_mask`` of every
-        ``model.layers_of(Dropout)``), or every loss draws new ones.  The
-        batch-norm running statistics are restored afterwards.
-        """
-        saved_stats = [(layer, layer.running_mean, layer.running_var)
-                       for layer in self.layers_of(BatchNormalization)]
-        grads = {}
-        try:
-            for key, value in self.params.items():
-                saved = value.copy()
-
-                def loss_at(w: np.ndarray, value: np.ndarray = value) -> float:
-                    value[...] = w   # the layers hold this very array
-                    return float(self.loss(x, t, train_flg=True))
-                try:
-                    grads[key] = numerical_gradient(loss_at, saved, h)
-                finally:
-                    value[...] = saved
-        finally:
-            for layer, mean, var in saved_stats:
-                layer.running_mean, layer.running_var = mean, var
         return grads
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:

@@ -14,11 +14,14 @@ and updates the running averages with the biased variance itself
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import check_ndim, check_positive, check_rate
+from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
 
 
 class BatchNormalization(nn.Module):
@@ -31,9 +34,7 @@ class BatchNormalization(nn.Module):
         super().__init__()
         gamma, beta = torch.as_tensor(gamma), torch.as_tensor(beta)
         check_ndim("gamma", tuple(gamma.shape), (1,))
-        if beta.shape != gamma.shape:
-            raise ValueError(f"beta: expected shape {tuple(gamma.shape)} to match gamma, "
-                             f"got {tuple(beta.shape)}")
+        check_same_shape("gamma", tuple(gamma.shape), "beta", tuple(beta.shape))
         check_rate("momentum", momentum)
         check_positive("eps", eps)
         self.momentum, self.eps = momentum, eps
@@ -80,3 +81,16 @@ class BatchNormalization(nn.Module):
                 self.running_mean.lerp_(x2.mean(dim=0), 1.0 - self.momentum)
                 self.running_var.lerp_(x2.var(dim=0, unbiased=False), 1.0 - self.momentum)
         return out.reshape(x.shape)
+
+
+@contextlib.contextmanager
+def running_stats_kept(layers: Iterable[BatchNormalization]) -> Iterator[None]:
+    """Put the layers' running statistics back on exit (see ``scratch.batchnorm``)."""
+    saved = [(layer, layer.running_mean.clone(), layer.running_var.clone()) for layer in layers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for layer, mean, var in saved:
+                layer.running_mean.copy_(mean)
+                layer.running_var.copy_(var)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import as_pair, check_ndim, check_pool_pad, conv_output_size
+from scratch._checks import POOL_MODES, as_pair, check_ndim, conv_output_size, pool_args
 
 
 class Convolution(nn.Module):
@@ -63,17 +63,12 @@ class Convolution(nn.Module):
 class Pooling(nn.Module):
     """``F.max_pool2d`` / ``F.avg_pool2d``; stride defaults to the window, as in torch."""
 
-    MODES = ("max", "avg")
+    MODES = POOL_MODES
 
     def __init__(self, pool_h: int, pool_w: int, stride: int | Sequence[int] | None = None,
                  pad: int | Sequence[int] = 0, mode: str = "max") -> None:
         super().__init__()
-        self.kernel = as_pair("pool size", (pool_h, pool_w), 1)
-        self.stride = self.kernel if stride is None else as_pair("stride", stride, 1)
-        self.pad = as_pair("pad", pad, 0)
-        check_pool_pad(self.kernel, self.pad)
-        if mode not in self.MODES:
-            raise ValueError(f"mode: expected one of {self.MODES}, got {mode!r}")
+        self.kernel, self.stride, self.pad = pool_args(pool_h, pool_w, stride, pad, mode)
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

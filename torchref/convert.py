@@ -54,11 +54,35 @@ def load_params(model: torchref.models.MLP, params: dict[str, np.ndarray]) -> No
                 target.copy_(torch.as_tensor(value))
 
 
-def mlp_options(model: scratch.models.MLP | torchref.models.MLP) -> dict:
-    """The constructor options both MLPs share (sizes and weights excluded)."""
-    return {"activation": model.activation, "weight_decay_lambda": model.weight_decay_lambda,
+def regularisation_options(model: object) -> dict:
+    """The options of chapter 6 that every model has: weight decay, dropout, batch norm."""
+    return {"weight_decay_lambda": model.weight_decay_lambda,
             "use_dropout": model.use_dropout, "dropout_ratio": model.dropout_ratio,
             "use_batchnorm": model.use_batchnorm}
+
+
+def mlp_options(model: scratch.models.MLP | torchref.models.MLP) -> dict:
+    """The constructor options both MLPs share (sizes and weights excluded)."""
+    return {"activation": model.activation, **regularisation_options(model)}
+
+
+def bn_state_to_torch(model: object, tmodel: torch.nn.Module) -> None:
+    """Copy the batch-norm layers' settings and running statistics, scratch -> torch."""
+    for ours, theirs in zip(model.layers_of(scratch.layers.BatchNormalization),
+                            tmodel.layers_of(torchref.layers.BatchNormalization), strict=True):
+        copy_bn_settings(ours, theirs)
+        with torch.no_grad():
+            theirs.running_mean.copy_(torch.as_tensor(ours.running_mean))
+            theirs.running_var.copy_(torch.as_tensor(ours.running_var))
+
+
+def bn_state_to_scratch(tmodel: torch.nn.Module, model: object) -> None:
+    """Copy the batch-norm layers' settings and running statistics, torch -> scratch."""
+    for theirs, ours in zip(tmodel.layers_of(torchref.layers.BatchNormalization),
+                            model.layers_of(scratch.layers.BatchNormalization), strict=True):
+        copy_bn_settings(theirs, ours)
+        ours.running_mean = to_numpy(theirs.running_mean)
+        ours.running_var = to_numpy(theirs.running_var)
 
 
 def mlp_from_scratch(model: scratch.models.MLP, device: torch.device | str | None = None,
@@ -72,12 +96,7 @@ def mlp_from_scratch(model: scratch.models.MLP, device: torch.device | str | Non
         dtype = torch.from_numpy(model.params["W1"][:0]).dtype
     tmodel = torchref.models.MLP(model.sizes, dtype=dtype, device=device, **mlp_options(model))
     load_params(tmodel, model.params)
-    for ours, theirs in zip(model.layers_of(scratch.layers.BatchNormalization),
-                            tmodel.layers_of(torchref.layers.BatchNormalization), strict=True):
-        copy_bn_settings(ours, theirs)
-        with torch.no_grad():
-            theirs.running_mean.copy_(torch.as_tensor(ours.running_mean))
-            theirs.running_var.copy_(torch.as_tensor(ours.running_var))
+    bn_state_to_torch(model, tmodel)
     return tmodel
 
 
@@ -93,11 +112,7 @@ def mlp_to_scratch(model: torchref.models.MLP) -> scratch.models.MLP:
     smodel = scratch.models.MLP(model.sizes, dtype=params["W1"].dtype, **mlp_options(model))
     for key, value in params.items():
         smodel.params[key][...] = value
-    for theirs, ours in zip(model.layers_of(torchref.layers.BatchNormalization),
-                            smodel.layers_of(scratch.layers.BatchNormalization), strict=True):
-        copy_bn_settings(theirs, ours)
-        ours.running_mean = to_numpy(theirs.running_mean)
-        ours.running_var = to_numpy(theirs.running_var)
+    bn_state_to_scratch(model, smodel)
     return smodel
 
 
@@ -115,20 +130,26 @@ def copy_params(model: torch.nn.Module, params: dict[str, np.ndarray]) -> None:
 def convnet_from_scratch(model: scratch.models.SimpleConvNet,
                          device: torch.device | str | None = None,
                          dtype: torch.dtype | None = None) -> torchref.models.SimpleConvNet:
-    """A ``torchref.models.SimpleConvNet`` with the scratch model's weights (dtype kept)."""
+    """A ``torchref.models.SimpleConvNet`` with the scratch model's options, weights and
+    running statistics (dtype kept unless given; dropout masks are not copied)."""
     if dtype is None:
         dtype = torch.from_numpy(model.params["W1"][:0]).dtype
     tmodel = torchref.models.SimpleConvNet(model.input_dim, model.conv_param, model.hidden_size,
-                                           model.output_size, dtype=dtype, device=device)
+                                           model.output_size, dtype=dtype, device=device,
+                                           **regularisation_options(model))
     copy_params(tmodel, model.params)
+    bn_state_to_torch(model, tmodel)
     return tmodel
 
 
 def convnet_to_scratch(model: torchref.models.SimpleConvNet) -> scratch.models.SimpleConvNet:
-    """A ``scratch.models.SimpleConvNet`` with the torch model's weights and dtype."""
+    """A ``scratch.models.SimpleConvNet`` with the torch model's options, weights, dtype and
+    running statistics."""
     params = params_to_numpy(model.params)
     smodel = scratch.models.SimpleConvNet(model.input_dim, model.conv_param, model.hidden_size,
-                                          model.output_size, dtype=params["W1"].dtype)
+                                          model.output_size, dtype=params["W1"].dtype,
+                                          **regularisation_options(model))
     for key, value in params.items():
         smodel.params[key][...] = value
+    bn_state_to_scratch(model, smodel)
     return smodel

@@ -1,8 +1,10 @@
-"""Mirror of ``scratch.convnet.SimpleConvNet`` as an ``nn.Module``, same methods.
+"""Mirror of ``scratch.convnet.SimpleConvNet`` as an ``nn.Module``, same methods and options.
 
-``params`` returns W1..W3, b1..b3 in the course's layout (views of the module's
-parameters: the conv weight as it is, the Affine weights transposed back to
-(in, out)); ``gradient`` is autograd in the same layout.
+``params`` returns W1..W3, b1..b3 (and gamma2, beta2 with batch norm) in the
+course's layout (views of the module's parameters: the conv weight as it is,
+the Affine weights transposed back to (in, out)); ``gradient`` is autograd in
+the same layout.  Batch norm sits between the hidden Affine and its relu, dropout
+after that relu, as in scratch (whose docstring says why).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from scratch._checks import DEFAULT_CONV, conv_net_shapes
+from scratch._checks import conv_net_args
+from torchref.batchnorm import BatchNormalization
 from torchref.conv import Convolution, Pooling
-from torchref.gradient import numerical_gradient as _numerical_gradient
+from torchref.dropout import Dropout
 from torchref.init import init_weight_
 from torchref.layers import Affine, Relu, SoftmaxWithLoss
+from torchref.network import Network
 
 if TYPE_CHECKING:
     import scratch.convnet
@@ -26,80 +30,78 @@ if TYPE_CHECKING:
 LAYER_OF = {"1": "Conv1", "2": "Affine1", "3": "Affine2"}
 
 
-class SimpleConvNet(nn.Module):
-    """conv - relu - pool(2x2) - affine - relu - affine; see ``scratch.convnet.SimpleConvNet``."""
+class SimpleConvNet(Network):
+    """conv - relu - pool(2x2) - affine - [batchnorm] - relu - [dropout] - affine.
+
+    See ``scratch.convnet.SimpleConvNet``.  ``predict``/``loss`` take
+    ``train_flg`` (the module's mode is switched for the call and restored);
+    calling the module follows ``train()``/``eval()``.  Weight decay is in the
+    loss, as in the course; the torch way is ``weight_decay_lambda=0`` and
+    ``optimizer(model.param_groups(lam))``.
+    """
 
     def __init__(self, input_dim: Sequence[int] = (1, 28, 28), conv_param: dict | None = None,
                  hidden_size: int = 100, output_size: int = 10,
                  weight_init_std: float | str = 0.01, seed: int | None = None,
                  dtype: torch.dtype = torch.float64,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, weight_decay_lambda: float = 0.0,
+                 use_dropout: bool = False, dropout_ratio: float = 0.5,
+                 use_batchnorm: bool = False) -> None:
         super().__init__()
-        self.input_dim = tuple(int(v) for v in input_dim)
-        self.conv_param = {**DEFAULT_CONV, **(conv_param or {})}
-        self.hidden_size, self.output_size = int(hidden_size), int(output_size)
-        s = conv_net_shapes(self.input_dim, self.conv_param, self.hidden_size, self.output_size)
+        spec = conv_net_args(input_dim, conv_param, hidden_size, output_size,
+                             weight_decay_lambda, dropout_ratio)
+        self.input_dim, self.conv_param, self.hidden_size, self.output_size = spec[:4]
+        self.weight_decay_lambda = weight_decay_lambda
+        self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio
+        self.use_batchnorm = use_batchnorm
+        s = spec.shapes
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         W1, W2, W3 = (torch.empty(s[k], dtype=dtype) for k in ("W1", "W2", "W3"))
         for W in (W1, W2.T, W3.T):            # torch layout: fan_in over dims 1...
             init_weight_(W, "relu", weight_init_std, gen)
         zeros = {k: torch.zeros(s[k], dtype=dtype) for k in ("b1", "b2", "b3")}
         cp = self.conv_param
-        self.layers = nn.Sequential(OrderedDict([
+        layers: OrderedDict[str, nn.Module] = OrderedDict([
             ("Conv1", Convolution(W1, zeros["b1"], cp["stride"], cp["pad"], input_grad=False)),
             ("Relu1", Relu()),
             ("Pool1", Pooling(2, 2, stride=2)),
             ("Affine1", Affine(W2, zeros["b2"])),
-            ("Relu2", Relu()),
-            ("Affine2", Affine(W3, zeros["b3"])),
-        ]))
+        ])
+        if use_batchnorm:
+            layers["BatchNorm1"] = BatchNormalization(torch.ones(s["b2"], dtype=dtype),
+                                                      torch.zeros(s["b2"], dtype=dtype))
+        layers["Relu2"] = Relu()
+        if use_dropout:
+            layers["Dropout1"] = Dropout(dropout_ratio)
+        layers["Affine2"] = Affine(W3, zeros["b3"])
+        self.layers = nn.Sequential(layers)
         self.last_layer = SoftmaxWithLoss()
         self.to(device=device)
 
     @property
     def params(self) -> dict[str, torch.Tensor]:
-        """W1..W3, b1..b3 in the course's layout (views of the parameters)."""
+        """W1..W3, b1..b3 (and gamma2, beta2) in the course's layout (views of the parameters)."""
         out: dict[str, torch.Tensor] = {}
         for i, name in LAYER_OF.items():
             layer = self.layers.get_submodule(name)
             out[f"W{i}"], out[f"b{i}"] = layer.W, layer.b
+            if i == "2" and self.use_batchnorm:
+                bn = self.layers.BatchNorm1
+                out["gamma2"], out["beta2"] = bn.gamma, bn.beta
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, output_size)."""
-        return self(x)
-
-    def loss(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.last_layer(self.predict(x), t)
-
     def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gradients of ``loss(x, t)`` by autograd, keyed and laid out like ``params``."""
+        """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
         self.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            self.loss(x, t).backward()
+            self.loss(x, t, train_flg=True).backward()
         grads: dict[str, torch.Tensor] = {}
         for i, name in LAYER_OF.items():
             layer = self.layers.get_submodule(name)
             grads[f"W{i}"], grads[f"b{i}"] = layer.dW.clone(), layer.db.clone()
-        return grads
-
-    @torch.no_grad()
-    def numerical_gradient(self, x: torch.Tensor, t: torch.Tensor,
-                           h: float = 1e-4) -> dict[str, torch.Tensor]:
-        grads = {}
-        for key, value in self.params.items():
-            saved = value.detach().clone()
-
-            def loss_at(w: torch.Tensor, value: torch.Tensor = value) -> torch.Tensor:
-                value.copy_(w)
-                return self.loss(x, t)
-            try:
-                grads[key] = _numerical_gradient(loss_at, saved, h)
-            finally:
-                value.copy_(saved)
+        if self.use_batchnorm:
+            bn = self.layers.BatchNorm1
+            grads["gamma2"], grads["beta2"] = bn.dgamma.clone(), bn.dbeta.clone()
         return grads
 
     @torch.no_grad()
@@ -115,11 +117,11 @@ class SimpleConvNet(nn.Module):
     def from_scratch(cls, model: scratch.convnet.SimpleConvNet,
                      device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> SimpleConvNet:
-        """The torch model with ``model``'s exact weights (see ``torchref.convert``)."""
+        """The torch model with ``model``'s exact weights and options (see ``torchref.convert``)."""
         from torchref.convert import convnet_from_scratch
         return convnet_from_scratch(model, device=device, dtype=dtype)
 
     def to_scratch(self) -> scratch.convnet.SimpleConvNet:
-        """The scratch model with this model's exact weights."""
+        """The scratch model with this model's exact weights and options."""
         from torchref.convert import convnet_to_scratch
         return convnet_to_scratch(self)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import check_rate
+from scratch._checks import check_rate, check_same_shape
 
 
 class Dropout(nn.Module):
@@ -37,8 +37,6 @@ class Dropout(nn.Module):
         if self.fixed_mask is None:
             out = F.dropout(x, self.ratio, training=True)      # x * mask / keep
             return out if self.inverted else out * keep
-        if tuple(self.fixed_mask.shape) != tuple(x.shape):
-            raise ValueError(f"fixed_mask: expected shape {tuple(x.shape)} to match x, "
-                             f"got {tuple(self.fixed_mask.shape)}")
+        check_same_shape("x", tuple(x.shape), "fixed_mask", tuple(self.fixed_mask.shape))
         out = x * self.fixed_mask.to(device=x.device, dtype=x.dtype)
         return out / keep if self.inverted else out

@@ -37,6 +37,25 @@ def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     return grad
 
 
+def params_numerical_gradient(loss: Callable[[], torch.Tensor], params: dict[str, torch.Tensor],
+                              h: float = 1e-4) -> dict[str, torch.Tensor]:
+    """``numerical_gradient`` of a model's ``loss()`` with respect to each tensor of ``params``
+    (views of the model's parameters, perturbed in place and restored, as in scratch)."""
+    grads = {}
+    with torch.no_grad():
+        for key, value in params.items():
+            saved = value.detach().clone()
+
+            def loss_at(w: torch.Tensor, value: torch.Tensor = value) -> torch.Tensor:
+                value.copy_(w)
+                return loss()
+            try:
+                grads[key] = numerical_gradient(loss_at, saved, h)
+            finally:
+                value.copy_(saved)
+    return grads
+
+
 def gradient_descent(f: Callable[[torch.Tensor], torch.Tensor], init_x: torch.Tensor,
                      lr: float = 0.01, step_num: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
     """Minimise f with ``torch.optim.SGD``, the gradient taken by autograd."""

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from scratch._checks import check_non_negative, check_rate
+from scratch._checks import mlp_args
 from torchref.batchnorm import BatchNormalization
 from torchref.dropout import Dropout
 from torchref.functions import identity_function, sigmoid
-from torchref.gradient import numerical_gradient as _numerical_gradient
 from torchref.init import init_weight_
 from torchref.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from torchref.network import Network
 
 if TYPE_CHECKING:
     import scratch.models
@@ -46,7 +46,7 @@ def forward(network: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return identity_function(z2 @ network["W3"] + network["b3"])
 
 
-class MLP(nn.Module):
+class MLP(Network):
     """``Affine - [BatchNorm] - act - [Dropout] - ... - Affine``; see ``scratch.models.MLP``.
 
     Same options as the scratch model.  ``predict``/``loss`` take ``train_flg``
@@ -64,15 +64,7 @@ class MLP(nn.Module):
                  use_dropout: bool = False, dropout_ratio: float = 0.5,
                  use_batchnorm: bool = False) -> None:
         super().__init__()
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes: expected at least two positive widths (input and "
-                             f"output), got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, "
-                             f"got {activation!r}")
-        check_non_negative("weight_decay_lambda", weight_decay_lambda)
-        check_rate("dropout_ratio", dropout_ratio)
+        sizes = mlp_args(sizes, activation, ACTIVATIONS, weight_decay_lambda, dropout_ratio)
         self.sizes, self.activation = sizes, activation
         self.weight_decay_lambda = weight_decay_lambda
         self.use_dropout, self.dropout_ratio = use_dropout, dropout_ratio
@@ -95,10 +87,6 @@ class MLP(nn.Module):
         self.last_layer = SoftmaxWithLoss()
         self.to(device=device)
 
-    def layers_of(self, kind: type) -> list[nn.Module]:
-        """The layers of one class, in order."""
-        return [m for m in self.layers if isinstance(m, kind)]
-
     @property
     def affines(self) -> list[Affine]:
         return self.layers_of(Affine)
@@ -113,42 +101,6 @@ class MLP(nn.Module):
             out[f"gamma{i}"], out[f"beta{i}"] = layer.gamma, layer.beta
         return out
 
-    def param_groups(self, weight_decay: float) -> list[dict]:
-        """torch.optim param groups: ``weight_decay`` on the weights W only, 0 on the rest.
-
-        torch.optim's ``weight_decay`` adds ``weight_decay * p`` to the gradient
-        of every parameter of its group: the gradient of the course's L2 term.
-        """
-        check_non_negative("weight_decay", weight_decay)
-        weights = [layer.weight for layer in self.affines]
-        ids = {id(w) for w in weights}
-        rest = [p for p in self.parameters() if id(p) not in ids]
-        return [{"params": weights, "weight_decay": weight_decay},
-                {"params": rest, "weight_decay": 0.0}]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-    def predict(self, x: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
-        """Logits (N, C), in training mode when ``train_flg`` (test mode otherwise)."""
-        was_training = self.training
-        self.train(train_flg)
-        try:
-            return self(x)
-        finally:
-            self.train(was_training)
-
-    def weight_decay(self) -> torch.Tensor:
-        """``(lambda / 2) * sum_i ||W_i||^2``."""
-        return 0.5 * self.weight_decay_lambda * sum(
-            (layer.weight ** 2).sum() for layer in self.affines)
-
-    def loss(self, x: torch.Tensor, t: torch.Tensor, train_flg: bool = False) -> torch.Tensor:
-        loss = self.last_layer(self.predict(x, train_flg), t)
-        if self.weight_decay_lambda == 0:
-            return loss
-        return loss + self.weight_decay()
-
     def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
         self.zero_grad(set_to_none=True)
@@ -159,30 +111,6 @@ class MLP(nn.Module):
             grads[f"W{i}"], grads[f"b{i}"] = layer.dW.clone(), layer.db.clone()
         for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
             grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma.clone(), layer.dbeta.clone()
-        return grads
-
-    @torch.no_grad()
-    def numerical_gradient(self, x: torch.Tensor, t: torch.Tensor,
-                           h: float = 1e-4) -> dict[str, torch.Tensor]:
-        """Central differences of ``loss(x, t, train_flg=True)``; running statistics restored."""
-        saved_stats = [(layer, layer.running_mean.clone(), layer.running_var.clone())
-                       for layer in self.layers_of(BatchNormalization)]
-        grads = {}
-        try:
-            for key, value in self.params.items():
-                saved = value.detach().clone()
-
-                def loss_at(w: torch.Tensor, value: torch.Tensor = value) -> torch.Tensor:
-                    value.copy_(w)
-                    return self.loss(x, t, train_flg=True)
-                try:
-                    grads[key] = _numerical_gradient(loss_at, saved, h)
-                finally:
-                    value.copy_(saved)
-        finally:
-            for layer, mean, var in saved_stats:
-                layer.running_mean.copy_(mean)
-                layer.running_var.copy_(var)
         return grads
 
     @torch.no_grad()
