@@ -129,13 +129,14 @@ def optimizer_kwargs(draw: st.DrawFn, name: str, max_lr: float = 0.3,
 
 
 @st.composite
-def dropout_case(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+def dropout_case(draw: st.DrawFn, dtype: type | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """(x, mask, ratio, dout): x (N, D) or (N, C, H, W), a boolean keep-mask of its shape.
 
     The mask is drawn directly (any pattern, all-kept and all-dropped included),
     since the two sides' random streams cannot be made to agree.
     """
-    dtype = draw(dtypes)
+    dtype = dtype or draw(dtypes)
     shape = draw(st.sampled_from([2, 4]).flatmap(
         lambda nd: st.tuples(*[st.integers(1, 4)] * nd)))
     x = draw(arrays(dtype, shape))
@@ -454,6 +455,32 @@ def convnet_parity_case(draw: st.DrawFn, dtype: type) -> object:
     return _case(c["x"], c["t"], init=(c["kwargs"], c["seed"]))
 
 
+@st.composite
+def dropout_layer_case(draw: st.DrawFn, dtype: type, train: bool = True) -> object:
+    """x, init (shared keep-mask, ratio, inverted) and ``train_flg``: a whole ``dropout_case``."""
+    x, mask, ratio, _ = draw(dropout_case(dtype))
+    return _case(x, init=(mask, ratio, draw(st.booleans())), train_flg=train)
+
+
+@st.composite
+def batchnorm_layer_case(draw: st.DrawFn, dtype: type, train: bool = True) -> object:
+    """x, init (gamma, beta, momentum, running_mean, running_var) and ``train_flg``:
+    a whole ``batchnorm_case`` (its conditioning by construction)."""
+    c = draw(batchnorm_case(dtype))
+    return _case(c["x"], init=(c["gamma"], c["beta"], c["momentum"], c["running_mean"],
+                               c["running_var"]), train_flg=train)
+
+
+@st.composite
+def optimizer_steps_case(draw: st.DrawFn, dtype: type, optimizer: str = "sgd") -> object:
+    """A parameter W (R, C), the gradients of 1 to 6 steps (steps, R, C), and init
+    (the hyper-parameters of ``optimizer_kwargs(optimizer)``)."""
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    steps = draw(st.integers(1, 6))
+    return _case(draw(arrays(dtype, shape)), draw(arrays(dtype, (steps, *shape))),
+                 init=(draw(optimizer_kwargs(optimizer)),))
+
+
 # ----------------------------------------------------------------------------- IDX files
 
 IDX_CODES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -521,3 +548,21 @@ def distillation_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 6
     s = draw(logits_of_shape(shape, dtype, kinds))
     t = draw(logits_of_shape(shape, dtype, kinds))
     return s, t, draw(labels_for(s)), draw(temperatures), draw(alphas)
+
+
+@st.composite
+def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) -> object:
+    """A ``distillation_case`` (1-D or 2-D, labels or one-hot) for the components table:
+    temperature and alpha as keywords, or as the layer's init when ``layer``.
+
+    float32 draws alpha in [0, min(1, 1/T^2)] (alpha scaled by construction): above
+    alpha T^2 = 1 the float32 *total* amplifies the rounding of the KL term by T^2, a
+    documented divergence (``torchref.tolerance``); float64 takes every alpha.
+    """
+    s, t, labels, T, alpha = draw(distillation_case(dtype, one_dim=None))
+    if np.dtype(dtype) == np.float32:
+        alpha *= min(1.0, 1.0 / T**2)
+    target = onehot(labels, s.shape[-1], dtype) if draw(st.booleans()) else labels
+    if layer:
+        return _case(s, t, target, init=(T, alpha))
+    return _case(s, t, target, temperature=T, alpha=alpha)

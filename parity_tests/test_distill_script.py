@@ -24,16 +24,19 @@ def _load_script() -> ModuleType:
     return module
 
 
-def test_scratch_and_torch_train_the_same_distilled_student() -> None:
+@pytest.mark.parametrize(("teacher_kind", "optimizer"), [("mlp", "sgd"), ("cnn", "momentum")])
+def test_scratch_and_torch_train_the_same_distilled_student(teacher_kind: str,
+                                                            optimizer: str) -> None:
     """Same initial weights and minibatches: after training, the logits agree (float64)."""
     distill = _load_script()
     logits = {}
     for impl in ("scratch", "torch"):
-        args = distill.parse_args([*TINY, "--impl", impl, "--device", "cpu"])
+        args = distill.parse_args([*TINY, "--impl", impl, "--device", "cpu",
+                                   "--teacher", teacher_kind, "--optimizer", optimizer])
         data = distill.load_dataset("digits", np.float64, args.train_size, seed=0)
         x = data[0][0]
-        teacher = distill.train(args, [64, 16, 10], data, 0, 2)
-        student = distill.train(args, [64, 4, 10], data, 0, 2, teacher_logits=teacher(x))
+        teacher = distill.train(args, teacher_kind, [16], data, 0, 2)
+        student = distill.train(args, "mlp", [4], data, 0, 2, teacher_logits=teacher(x))
         logits[impl] = (teacher(x), student(data[1][0]))
     assert_close(logits["torch"][0], logits["scratch"][0], msg="teacher logits")
     assert_close(logits["torch"][1], logits["scratch"][1], msg="distilled student logits")
@@ -51,5 +54,7 @@ def test_script_writes_json_and_png(impl: str, tmp_path: Path) -> None:
 
 def test_script_rejects_bad_arguments() -> None:
     distill = _load_script()
+    with pytest.raises(SystemExit):     # argparse: the cnn teacher has one hidden layer
+        distill.parse_args([*TINY, "--teacher", "cnn", "--teacher-hidden", "8", "8"])
     with pytest.raises(ValueError, match="temperature: expected a positive finite number"):
         distill.main([*TINY, "--temperature", "0", "--out", "/nonexistent"])

@@ -20,7 +20,7 @@ arrays, saved with ``save_npz_atomic`` (``np.savez``; loaded without pickle).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +44,12 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.nda
 
 
 def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
-               seed: int | None = None, dtype: type = np.float32, hidden: int = 100):
+               seed: int | None = None, dtype: type = np.float32,
+               hidden: int | Sequence[int] = 100):
     """The one factory of ``--model``.
 
-    ``mlp``: ``scratch.models.MLP`` input -> ``hidden`` -> classes, relu, He init.
+    ``mlp``: ``scratch.models.MLP`` input -> ``hidden`` -> classes, relu, He init
+    (``hidden`` may list several widths: ``[256, 256]``).
     ``cnn``: ``scratch.models.SimpleConvNet`` conv - relu - pool 2x2 - ``hidden`` -
     classes, 30 filters, He init (the course's fixed std 0.01 barely trains in a few
     epochs).  28x28 images take the course's 5x5 filters without padding; images under
@@ -55,16 +57,19 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
     4x4 instead of 2x2.
     """
     from scratch import models
+    widths = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
     if name == "mlp":
-        return models.MLP([int(np.prod(input_shape)), hidden, n_classes], "relu",
+        return models.MLP([int(np.prod(input_shape)), *widths, n_classes], "relu",
                           seed=seed, dtype=dtype)
     if name == "cnn":
+        if len(widths) != 1:
+            raise ValueError(f"hidden: the cnn has one hidden layer, got widths {widths}")
         small = min(input_shape[1:]) < 16
         return models.SimpleConvNet(
             input_dim=tuple(input_shape),
             conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
                         "stride": 1},
-            hidden_size=hidden, output_size=n_classes, weight_init_std="he", seed=seed,
+            hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
             dtype=dtype)
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
 

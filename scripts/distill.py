@@ -1,23 +1,30 @@
 """Knowledge distillation: a teacher, a student trained alone, the same student distilled.
 
-For every seed: train a large MLP *teacher* on the labels; train a small MLP
-*student* on the labels alone; train the *same* student (same initial weights,
-same minibatch order) on ``scratch.distillation.distillation_loss`` against the
-teacher's logits.  Print and save the test errors of the three (JSON, and a
-PNG plot), with the mean and spread over the seeds and the paired difference
+For every seed: train a large *teacher* (an MLP, or with ``--teacher cnn`` the
+course's SimpleConvNet) on the labels; train a small MLP *student* on the
+labels alone; train the *same* student (same initial weights, same minibatch
+order) on ``scratch.distillation.distillation_loss`` against the teacher's
+logits.  Print and save the test errors of the three (JSON, and a PNG plot),
+with the mean and spread over the seeds and the paired difference
 distilled - alone, whatever it shows.
 
     PYTHONPATH=$PWD python scripts/distill.py                  # scratch (NumPy), digits, 5 seeds
     PYTHONPATH=$PWD python scripts/distill.py --impl torch --device auto --seeds 0 1 2
+    PYTHONPATH=$PWD python scripts/distill.py --teacher cnn --teacher-epochs 30
     PYTHONPATH=$PWD python scripts/distill.py --dataset mnist --data-dir ~/data --train-size 0
 
-``--impl scratch`` trains with the hand-written backward passes and
-``scratch.optim.SGD``; ``--impl torch`` with autograd and ``torch.optim.SGD``
-on ``--device``.  Both start from the same weights (the scratch initialisation,
+The networks come from ``scratch.training.make_model`` and the minibatches from
+``scratch.training.epoch_batches`` (the factory and the data order of
+``scripts/train.py``); ``--impl scratch`` trains with ``scratch.training.Trainer``
+(the hand-written backward passes, ``scratch.optim``), ``--impl torch`` with
+autograd and ``torchref.training.make_optimizer`` (``torch.optim``) on
+``--device``.  Both start from the same weights (the scratch initialisation,
 moved across by ``torchref.convert``) and see the same minibatches, so they give
-the same errors up to rounding.  The teacher's logits on the training set are
-computed once after it is trained (it has no dropout or batch norm, so they
-are exactly what it would output batch by batch).
+the same errors up to rounding.  The distilled student's loss is its model's
+last layer (``TeacherLoss``), as softmax-with-loss is the course's.  The
+teacher's logits on the training set are computed once after it is trained (it
+has no dropout or batch norm, so they are exactly what it would output batch by
+batch).
 """
 
 from __future__ import annotations
@@ -27,7 +34,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -35,115 +41,117 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
+
 import scratch.data
-import scratch.models
 import scratch.optim
+from scratch._atomic import atomic_write
 from scratch.distillation import DistillationLoss
+from scratch.training import Trainer, epoch_batches, make_model
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+TEACHER_HIDDEN = {"mlp": [256, 256], "cnn": [100]}
 Data = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def load_dataset(name: str, dtype: type, train_size: int | None, seed: int,
                  data_dir: str | None = None) -> Data:
-    """(x_train, t_train), (x_test, t_test) with flattened images and integer labels.
+    """(x_train, t_train), (x_test, t_test): images (N, 1, H, W) and integer labels.
 
     ``train_size`` keeps a class-stratified subset of the training set (the
     same subset for every seed: it is fixed by ``seed``, the split seed).
     """
-    if name == "digits":
-        (x, t), test = scratch.data.load_digits(dtype=dtype)
-    else:
-        if data_dir is None:
-            raise SystemExit("--dataset mnist needs --data-dir (MNIST/raw/ or the four IDX files)")
-        try:
-            (x, t), test = scratch.data.load_mnist(data_dir, flatten=True, dtype=dtype)
-        except (FileNotFoundError, ValueError) as exc:
-            raise SystemExit(f"--dataset mnist: {exc}") from exc
+    try:
+        (x, t), test = scratch.data.load_dataset(name, data_dir, flatten=False, dtype=dtype)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"--dataset {name}: {exc}") from exc
     if train_size is not None and train_size < len(t):
         keep, _ = scratch.data.stratified_split(t, 1 - train_size / len(t), seed)
         x, t = x[keep], t[keep]
     return (x, t), test
 
 
-def scratch_trainer(sizes: list[int], seed: int, dtype: type, lr: float,
-                    loss_layer: object | None) -> tuple[object, Callable, Callable]:
-    """A scratch MLP, its one-minibatch training step and its logits function."""
-    model = scratch.models.MLP(sizes, seed=seed, dtype=dtype)
-    opt = scratch.optim.SGD(lr)
+class TeacherLoss:
+    """The distillation loss as a scratch model's last layer: ``forward(logits, labels)``
+    against ``teacher`` (the teacher's logits of the current minibatch, set before each step),
+    so ``model.gradient`` and ``Trainer.step`` train on it unchanged."""
 
-    def step(xb: np.ndarray, tb: np.ndarray, teacher_b: np.ndarray | None) -> float:
-        logits = model.predict(xb)
-        if loss_layer is None:
-            loss = model.last_layer.forward(logits, tb)
-            dout = model.last_layer.backward(1.0)
-        else:
-            loss = loss_layer.forward(logits, teacher_b, tb)
-            dout = loss_layer.backward(1.0)
-        for layer in reversed(model.layers):          # backprop through Affine/Relu
-            dout = layer.backward(dout)
-        grads = {}
-        for i, layer in enumerate(model.layers[::2], start=1):
-            grads[f"W{i}"], grads[f"b{i}"] = layer.dW, layer.db
-        opt.update(model.params, grads)
-        return float(loss)
+    def __init__(self, temperature: float, alpha: float) -> None:
+        self.layer = DistillationLoss(temperature, alpha)
+        self.teacher: np.ndarray | None = None
+        self.loss: np.ndarray | None = None
 
-    return model, step, model.predict
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        self.loss = self.layer.forward(logits, self.teacher, labels)
+        return self.loss
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        return self.layer.backward(dout)
 
 
-def torch_trainer(sizes: list[int], seed: int, dtype: type, lr: float,
-                  loss_layer: object | None, device: object) -> tuple[object, Callable,
-                                                                      Callable]:
-    """The same network on torch (scratch's initial weights), autograd and torch.optim.SGD."""
+def scratch_trainer(model: object, args: argparse.Namespace,
+                    loss: TeacherLoss | None) -> tuple[Callable, Callable]:
+    """The scratch model's one-minibatch step (``Trainer.step``) and its logits function."""
+    if loss is not None:
+        model.last_layer = loss
+    trainer = Trainer(model, scratch.optim.OPTIMIZERS[args.optimizer](lr=args.lr))
+    return trainer.step, model.predict
+
+
+def torch_trainer(model: object, args: argparse.Namespace,
+                  loss: TeacherLoss | None) -> tuple[Callable, Callable]:
+    """The same network on torch (the scratch model's initial weights), autograd and the
+    ``torch.optim`` optimizer of the same name."""
     import torch
 
     import torchref.layers
-    import torchref.models
+    from torchref.training import make_optimizer, model_from_scratch
 
-    init = scratch.models.MLP(sizes, seed=seed, dtype=dtype)
-    model = torchref.models.MLP.from_scratch(init, device=device)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    if loss_layer is not None:
-        loss_layer = torchref.layers.DistillationLoss(loss_layer.temperature, loss_layer.alpha)
+    net = model_from_scratch(model, device=args.device)
+    opt = make_optimizer(args.optimizer, net.parameters(), args.lr)
 
     def to_dev(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a).to(device)
+        return torch.from_numpy(a).to(args.device)
 
-    def step(xb: np.ndarray, tb: np.ndarray, teacher_b: np.ndarray | None) -> float:
+    criterion = net.last_layer                              # softmax with loss
+    if loss is not None:
+        distill = torchref.layers.DistillationLoss(loss.layer.temperature, loss.layer.alpha)
+
+        def criterion(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            return distill(logits, to_dev(loss.teacher), labels)
+
+    def step(xb: np.ndarray, tb: np.ndarray) -> float:
         opt.zero_grad(set_to_none=True)
-        logits = model(to_dev(xb))
-        if loss_layer is None:
-            loss = model.last_layer(logits, to_dev(tb))
-        else:
-            loss = loss_layer(logits, to_dev(teacher_b), to_dev(tb))
-        loss.backward()
+        value = criterion(net(to_dev(xb)), to_dev(tb))
+        value.backward()
         opt.step()
-        return float(loss.detach())
+        return float(value.detach())
 
     @torch.no_grad()
     def predict(x: np.ndarray) -> np.ndarray:
-        return model(to_dev(x)).cpu().numpy()
+        return net(to_dev(x)).cpu().numpy()
 
-    return model, step, predict
+    return step, predict
 
 
-def train(args: argparse.Namespace, sizes: list[int], data: Data, seed: int, epochs: int,
-          teacher_logits: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """Train one network; return its logits function.  The minibatch order depends on seed only."""
+def train(args: argparse.Namespace, kind: str, hidden: list[int], data: Data, seed: int,
+          epochs: int, teacher_logits: np.ndarray | None = None
+          ) -> Callable[[np.ndarray], np.ndarray]:
+    """Train one network (``make_model(kind, ..., hidden)``); return its logits function.
+
+    The initial weights and the minibatch order depend on ``seed`` only.
+    """
     (x, t), _ = data
-    dtype = DTYPES[args.dtype]
-    loss_layer = None if teacher_logits is None else DistillationLoss(args.temperature,
-                                                                      args.alpha)
-    if args.impl == "scratch":
-        _, step, predict = scratch_trainer(sizes, seed, dtype, args.lr, loss_layer)
-    else:
-        _, step, predict = torch_trainer(sizes, seed, dtype, args.lr, loss_layer, args.device)
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = rng.permutation(len(t))
-        for start in range(0, len(t), args.batch_size):
-            idx = order[start:start + args.batch_size]
-            step(x[idx], t[idx], None if teacher_logits is None else teacher_logits[idx])
+    model = make_model(kind, x.shape[1:], 10, seed=seed, dtype=DTYPES[args.dtype],
+                       hidden=hidden)
+    loss = None if teacher_logits is None else TeacherLoss(args.temperature, args.alpha)
+    make = scratch_trainer if args.impl == "scratch" else torch_trainer
+    step, predict = make(model, args, loss)
+    for epoch in range(epochs):
+        for idx in epoch_batches(len(t), args.batch_size, seed, epoch):
+            if loss is not None:
+                loss.teacher = teacher_logits[idx]
+            step(x[idx], t[idx])
     return predict
 
 
@@ -154,11 +162,10 @@ def test_error(predict: Callable[[np.ndarray], np.ndarray], data: Data) -> float
 
 def run_seed(args: argparse.Namespace, data: Data, seed: int) -> dict[str, float]:
     (x, _), _ = data
-    d, c = x.shape[1], 10
-    teacher = train(args, [d, *args.teacher_hidden, c], data, seed, args.teacher_epochs)
-    student_sizes = [d, *args.student_hidden, c]
-    alone = train(args, student_sizes, data, seed, args.epochs)
-    distilled = train(args, student_sizes, data, seed, args.epochs, teacher_logits=teacher(x))
+    teacher = train(args, args.teacher, args.teacher_hidden, data, seed, args.teacher_epochs)
+    alone = train(args, "mlp", args.student_hidden, data, seed, args.epochs)
+    distilled = train(args, "mlp", args.student_hidden, data, seed, args.epochs,
+                      teacher_logits=teacher(x))
     return {"teacher": test_error(teacher, data), "student_alone": test_error(alone, data),
             "student_distilled": test_error(distilled, data)}
 
@@ -192,18 +199,6 @@ def table(seeds: list[int], rows: list[dict[str, float]], summary: dict) -> str:
     return "\n".join(lines)
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def plot(path: Path, rows: list[dict[str, float]], summary: dict, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -231,18 +226,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="NumPy with hand-derived backward, or torch with autograd")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="torch device (torchref.device.resolve_device); --impl torch only")
-    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
-                   help="digits is embedded; mnist is read from --data-dir")
+    p.add_argument("--dataset", choices=scratch.data.DATASETS, default="digits",
+                   help="digits is embedded; mnist and fashion-mnist are read from --data-dir")
     p.add_argument("--data-dir", default=None,
                    help="folder with MNIST/raw/ (torchvision's layout) or the four IDX files")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one run (teacher, student alone, student distilled) per seed")
     p.add_argument("--train-size", type=int, default=300,
                    help="labelled training examples (class-stratified subset; 0 = all)")
-    p.add_argument("--teacher-hidden", type=int, nargs="+", default=[256, 256])
+    p.add_argument("--teacher", choices=sorted(TEACHER_HIDDEN), default="mlp",
+                   help="the teacher network (scratch.training.make_model); the student is "
+                        "an MLP")
+    p.add_argument("--teacher-hidden", type=int, nargs="+", default=None,
+                   help="teacher hidden widths (default: 256 256 for the mlp, 100 for the "
+                        "cnn, which takes one)")
     p.add_argument("--student-hidden", type=int, nargs="+", default=[8])
     p.add_argument("--teacher-epochs", type=int, default=100)
     p.add_argument("--epochs", type=int, default=400, help="student epochs (both students)")
+    p.add_argument("--optimizer", choices=sorted(scratch.optim.OPTIMIZERS), default="sgd",
+                   help="the same optimizer on both sides (scratch.optim / torch.optim)")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--temperature", type=float, default=2.0)
@@ -254,6 +256,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("runs/distill"),
                    help="folder for results.json and errors.png")
     args = p.parse_args(argv)
+    if args.teacher_hidden is None:
+        args.teacher_hidden = TEACHER_HIDDEN[args.teacher]
+    if args.teacher == "cnn" and len(args.teacher_hidden) != 1:
+        p.error(f"--teacher-hidden: the cnn teacher has one hidden layer, got "
+                f"{args.teacher_hidden}")
     if args.impl == "torch":
         from torchref.device import resolve_device
         try:
@@ -286,7 +293,8 @@ def main(argv: list[str] | None = None) -> dict:
                         data_dir=args.data_dir)
     (x, _), (xt, _) = data
     where = f"{args.impl}" + (f" on {args.device}" if args.impl == "torch" else "")
-    print(f"{args.dataset}: {len(x)} train / {len(xt)} test; teacher {args.teacher_hidden}, "
+    print(f"{args.dataset}: {len(x)} train / {len(xt)} test; teacher {args.teacher} "
+          f"{args.teacher_hidden}, "
           f"student {args.student_hidden}; T={args.temperature}, alpha={args.alpha}; {where}")
     rows, times = [], []
     for seed in args.seeds:

@@ -33,16 +33,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import scratch.batchnorm as sbn
+import scratch.distillation as sd
+import scratch.dropout as sdo
 import scratch.functions as sf
 import scratch.layers as sl
 import scratch.leaky_relu as slr
 import scratch.losses as sloss
 import scratch.models as sm
+import scratch.optim as so
+import torchref.batchnorm as tbn
+import torchref.distillation as td
+import torchref.dropout as tdo
 import torchref.functions as tf
 import torchref.layers as tl
 import torchref.leaky_relu as tlr
 import torchref.losses as tloss
 import torchref.models as tm
+import torchref.optim as to
 from torchref.parity import Case, Component, Sides
 
 COMPONENTS: dict[str, Component] = {}
@@ -181,17 +189,26 @@ def _mlp(case: Case) -> sm.MLP:
     return sm.MLP(sizes, activation, seed=seed, dtype=case.args[0].dtype)
 
 
-def _mlp_scratch(case: Case, dout_seed: int) -> Sides:
-    model, (x, t) = _mlp(case), case.args
-    return ({"logits": model.predict(x), "loss": model.loss(x, t)},
-            {f"d{k}": g for k, g in model.gradient(x, t).items()})
+def model_runners(build: Callable[[Case], Any], mirror: Any
+                  ) -> tuple[Callable[..., Sides], Callable[..., Sides]]:
+    """Runners comparing a model through its methods: logits, loss and every gradient.
+
+    ``build(case)`` makes the scratch model; the torch side is ``mirror.from_scratch`` of it.
+    """
+    def run_scratch(case: Case, dout_seed: int) -> Sides:
+        model, (x, t) = build(case), case.args
+        return ({"logits": model.predict(x), "loss": model.loss(x, t)},
+                {f"d{k}": g for k, g in model.gradient(x, t).items()})
+
+    def run_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
+        tmodel = mirror.from_scratch(build(case), device=device)
+        x, t = (torch.from_numpy(a).to(device) for a in case.args)
+        return ({"logits": tmodel.predict(x), "loss": tmodel.loss(x, t)},
+                {f"d{k}": g for k, g in tmodel.gradient(x, t).items()})
+    return run_scratch, run_torch
 
 
-def _mlp_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
-    tmodel = tm.MLP.from_scratch(_mlp(case), device=device)
-    x, t = (torch.from_numpy(a).to(device) for a in case.args)
-    return ({"logits": tmodel.predict(x), "loss": tmodel.loss(x, t)},
-            {f"d{k}": g for k, g in tmodel.gradient(x, t).items()})
+_mlp_scratch, _mlp_torch = model_runners(_mlp, tm.MLP)
 
 
 register(Component("MLP", sm.MLP, tm.MLP, inputs("mlp_parity_case"), run_scratch=_mlp_scratch,
@@ -222,19 +239,126 @@ def _convnet(case: Case) -> sm.SimpleConvNet:
     return sm.SimpleConvNet(**kwargs, seed=seed, dtype=case.args[0].dtype)
 
 
-def _convnet_scratch(case: Case, dout_seed: int) -> Sides:
-    model, (x, t) = _convnet(case), case.args
-    return ({"logits": model.predict(x), "loss": model.loss(x, t)},
-            {f"d{k}": g for k, g in model.gradient(x, t).items()})
-
-
-def _convnet_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
-    tmodel = tm.SimpleConvNet.from_scratch(_convnet(case), device=device)
-    x, t = (torch.from_numpy(a).to(device) for a in case.args)
-    return ({"logits": tmodel.predict(x), "loss": tmodel.loss(x, t)},
-            {f"d{k}": g for k, g in tmodel.gradient(x, t).items()})
+_convnet_scratch, _convnet_torch = model_runners(_convnet, tm.SimpleConvNet)
 
 
 register(Component("SimpleConvNet", sm.SimpleConvNet, tm.SimpleConvNet,
                    inputs("convnet_parity_case"), run_scratch=_convnet_scratch,
                    run_torch=_convnet_torch, group="models"))
+
+
+# ---- knowledge distillation: the function, the layer, and the common PyTorch recipe ----------
+
+def distillation_vjp(dout: np.ndarray, s: np.ndarray, t: np.ndarray, labels: np.ndarray,
+                     temperature: float = 2.0, alpha: float = 0.5) -> np.ndarray:
+    """dL/ds = [alpha T (softmax(s/T) - softmax(t/T)) + (1 - alpha)(softmax(s) - y)] / N."""
+    T, y = temperature, sloss.as_onehot(s, labels)
+    q, p = sf.softmax(s / T), sf.softmax(t.astype(s.dtype) / T)
+    return dout * (alpha * T * (q - p) + (1 - alpha) * (sf.softmax(s) - y)) / _batch(s)
+
+
+def distillation_recipe(s: torch.Tensor, t: torch.Tensor, labels: torch.Tensor,
+                        temperature: float, alpha: float) -> torch.Tensor:
+    """The common recipe, weighted: ``alpha T^2 KLDivLoss(batchmean)(log_softmax(s/T),
+    softmax(t/T)) + (1 - alpha) cross_entropy(s, labels)`` (one sample as a batch of one)."""
+    if s.dim() == 1:
+        s, t, labels = s[None], t[None], labels[None]
+    T = temperature
+    kl = F.kl_div(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1), reduction="batchmean")
+    ce = F.cross_entropy(s, labels if labels.is_floating_point() else labels.long())
+    return alpha * T**2 * kl + (1 - alpha) * ce
+
+
+register(Component("distillation_loss", sd.distillation_loss, td.distillation_loss,
+                   inputs("distillation_loss_case"), native=distillation_recipe,
+                   backward=distillation_vjp, group="losses"))
+register(Component("DistillationLoss", sd.DistillationLoss, td.DistillationLoss,
+                   inputs("distillation_loss_case", layer=True), group="losses",
+                   native=lambda T, alpha, s, t, labels: distillation_recipe(s, t, labels, T,
+                                                                             alpha)))
+
+
+# ---- dropout (one keep-mask shared by both sides) and batch normalization --------------------
+
+class SharedMaskDropout(sdo.Dropout):
+    """``scratch.dropout.Dropout`` training with the given keep-mask (its ``fixed_mask``)."""
+
+    def __init__(self, mask: np.ndarray, ratio: float, inverted: bool) -> None:
+        super().__init__(ratio, inverted)
+        self.fixed_mask = mask
+
+
+class TorchSharedMaskDropout(tdo.Dropout):
+    """``torchref.dropout.Dropout`` training with the given keep-mask (its ``fixed_mask``)."""
+
+    def __init__(self, mask: torch.Tensor, ratio: float, inverted: bool) -> None:
+        super().__init__(ratio, inverted)
+        self.fixed_mask = mask
+
+
+def dropout_native(mask: torch.Tensor, ratio: float, inverted: bool, x: torch.Tensor,
+                   train_flg: bool) -> torch.Tensor:
+    """torch's own kernels: ``F.dropout(training=False)`` in eval; in training, the masked
+    scaling that ``F.dropout`` applies after drawing its mask (``aten.native_dropout_backward``:
+    ``x * mask / (1 - ratio)``, differentiable), as torch cannot take a mask from outside.
+    The course's convention multiplies both by ``1 - ratio``."""
+    keep = 1.0 - ratio
+    if train_flg:
+        out = torch.ops.aten.native_dropout_backward(x, mask, 1.0 / keep)
+    else:
+        out = F.dropout(x, ratio, training=False)
+    return out if inverted else out * keep
+
+
+def batchnorm_native(gamma: torch.Tensor, beta: torch.Tensor, momentum: float,
+                     running_mean: torch.Tensor, running_var: torch.Tensor, x: torch.Tensor,
+                     train_flg: bool) -> torch.Tensor:
+    """``F.batch_norm`` on x flattened to (N, D): batch statistics in training, the running
+    ones in eval; eps 1e-6, the course's default (the running averages are pinned in
+    parity_tests/test_batchnorm.py: F.batch_norm updates running_var with the unbiased
+    variance)."""
+    stats = (None, None) if train_flg else (running_mean, running_var)
+    return F.batch_norm(x.flatten(1), *stats, gamma, beta, training=train_flg,
+                        eps=1e-6).reshape(x.shape)
+
+
+for _mode, _train in (("train", True), ("eval", False)):
+    register(Component(f"Dropout({_mode})", SharedMaskDropout, TorchSharedMaskDropout,
+                       inputs("dropout_layer_case", train=_train), native=dropout_native,
+                       group="layers"))
+    register(Component(f"BatchNormalization({_mode})", sbn.BatchNormalization,
+                       tbn.BatchNormalization, inputs("batchnorm_layer_case", train=_train),
+                       params=("gamma", "beta"), native=batchnorm_native, group="layers"))
+
+
+# ---- optimizers: "forward" = the parameter after each of 1 to 6 updates with drawn gradients --
+
+NOT_DIFFERENTIATED = "an update step is not differentiated; forward compares its result"
+
+
+def _optimizer_runners(name: str) -> tuple[Callable[..., Sides], Callable[..., Sides]]:
+    def run_scratch(case: Case, dout_seed: int) -> Sides:
+        (w, grads), (kwargs,) = case.args, case.init
+        w, opt, after = w.copy(), so.OPTIMIZERS[name](**kwargs), []
+        for g in grads:
+            opt.update({"W": w}, {"W": g})
+            after.append(w.copy())
+        return {"W after each step": np.stack(after)}, {}
+
+    def run_torch(case: Case, device: torch.device, dout_seed: int) -> Sides:
+        (w, grads), (kwargs,) = case.args, case.init
+        wt = torch.tensor(w, device=device, requires_grad=True)
+        opt, after = to.OPTIMIZERS[name](**kwargs), []
+        for g in grads:
+            opt.update({"W": wt}, {"W": torch.from_numpy(g).to(device)})
+            after.append(wt.detach().clone())
+        return {"W after each step": torch.stack(after)}, {}
+    return run_scratch, run_torch
+
+
+for _name, _cls in so.OPTIMIZERS.items():
+    _run_s, _run_t = _optimizer_runners(_name)
+    register(Component(_cls.__name__, _cls, to.OPTIMIZERS[_name],
+                       inputs("optimizer_steps_case", optimizer=_name), run_scratch=_run_s,
+                       run_torch=_run_t, skip={"backward": NOT_DIFFERENTIATED},
+                       group="optimizers"))
