@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -240,22 +241,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--teacher-hidden", type=int, nargs="+", default=None,
                    help="teacher hidden widths (default: 256 256 for the mlp, 100 for the "
                         "cnn, which takes one)")
-    p.add_argument("--student-hidden", type=int, nargs="+", default=[8])
-    p.add_argument("--teacher-epochs", type=int, default=100)
+    p.add_argument("--student-hidden", type=int, nargs="+", default=[8],
+                   help="hidden widths of the student MLP")
+    p.add_argument("--teacher-epochs", type=int, default=100, help="teacher epochs")
     p.add_argument("--epochs", type=int, default=400, help="student epochs (both students)")
     p.add_argument("--optimizer", choices=sorted(scratch.optim.OPTIMIZERS), default="sgd",
                    help="the same optimizer on both sides (scratch.optim / torch.optim)")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (all three networks)")
+    p.add_argument("--batch-size", type=int, default=32, help="minibatch size")
+    p.add_argument("--temperature", type=float, default=2.0,
+                   help="softmax temperature T of the soft term")
     p.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float64",
+                   help="parameter and data dtype")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for BLAS / torch (0 = the libraries' default); these "
                         "networks are tiny, so one thread is fastest on a shared machine")
     p.add_argument("--out", type=Path, default=Path("runs/distill"),
                    help="folder for results.json and errors.png")
     args = p.parse_args(argv)
+    positive = {"--epochs": args.epochs, "--teacher-epochs": args.teacher_epochs,
+                "--batch-size": args.batch_size}
+    for flag, value in positive.items():
+        if value < 1:
+            p.error(f"{flag}: expected a positive integer, got {value}")
+    for flag, widths in (("--student-hidden", args.student_hidden),
+                         ("--teacher-hidden", args.teacher_hidden or [1])):
+        if min(widths) < 1:
+            p.error(f"{flag}: expected positive widths, got {widths}")
+    if args.train_size < 0:
+        p.error(f"--train-size: expected 0 (all) or a positive integer, got {args.train_size}")
+    if args.threads < 0:
+        p.error(f"--threads: expected 0 (the libraries' default) or a positive integer, "
+                f"got {args.threads}")
+    for flag, value in (("--lr", args.lr), ("--temperature", args.temperature)):
+        if not (math.isfinite(value) and value > 0):
+            p.error(f"{flag}: expected a positive finite number, got {value}")
+    if not 0 <= args.alpha <= 1:
+        p.error(f"--alpha: expected a number in [0, 1], got {args.alpha}")
     if args.teacher_hidden is None:
         args.teacher_hidden = TEACHER_HIDDEN[args.teacher]
     if args.teacher == "cnn" and len(args.teacher_hidden) != 1:
@@ -270,24 +293,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def limit_threads(n: int, impl: str) -> None:
-    """Use ``n`` CPU threads (0: leave the libraries' defaults)."""
-    if n <= 0:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(n)
-    except ImportError:   # optional (the dev extra): BLAS keeps its default
-        print("threadpoolctl not installed: --threads does not limit NumPy's BLAS "
-              "(pip install threadpoolctl)")
-    if impl == "torch":
-        import torch
-        torch.set_num_threads(n)
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    limit_threads(args.threads, args.impl)
+    if args.threads > 0:
+        from torchref.device import set_threads
+        set_threads(args.threads)
     DistillationLoss(args.temperature, args.alpha)   # validate before any training
     data = load_dataset(args.dataset, DTYPES[args.dtype], args.train_size or None, seed=0,
                         data_dir=args.data_dir)
