@@ -65,3 +65,15 @@ def test_softmax_with_loss(a: np.ndarray, data: st.DataObject, onehot: bool,
     loss_t.backward()
     assert_close(loss_t, loss, msg="loss")
     assert_close(at.grad, dx, msg="dx = (softmax - t) / N")
+
+
+def test_affine_without_input_grad_skips_only_dx() -> None:
+    """input_grad=False (a network's first layer): same dW and db, no dx."""
+    rng = np.random.default_rng(0)
+    W, b, x, dout = rng.random((3, 2)), rng.random(2), rng.random((4, 3)), rng.random((4, 2))
+    full, first = sl.Affine(W, b), sl.Affine(W, b, input_grad=False)
+    full.forward(x)
+    first.forward(x)
+    assert full.backward(dout) is not None and first.backward(dout) is None
+    np.testing.assert_array_equal(first.dW, full.dW)
+    np.testing.assert_array_equal(first.db, full.db)

@@ -32,14 +32,19 @@ class Affine:
         dx = dout W^T                      (N, D), reshaped back to x's shape
         dW = x^T dout                      (D, M)
         db = sum_n dout_n                  (M,)
+
+    ``input_grad=False`` skips dx (``backward`` returns None), as autograd skips
+    the gradient of an input that does not require one: the first layer of a
+    network never needs dx, and it is a third of that layer's arithmetic.
     """
 
-    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+    def __init__(self, W: np.ndarray, b: np.ndarray, input_grad: bool = True) -> None:
         check_ndim("W", np.shape(W), (2,))
         if np.shape(b) != (np.shape(W)[1],):
             raise ValueError(f"b: expected shape ({np.shape(W)[1]},) to match W "
                              f"{np.shape(W)}, got {np.shape(b)}")
         self.W, self.b = W, b
+        self.input_grad = input_grad
         self.x: np.ndarray | None = None
         self.x_shape: tuple[int, ...] = ()
         self.dW: np.ndarray | None = None
@@ -54,11 +59,13 @@ class Affine:
         self.x = x.reshape(x.shape[0], -1)
         return self.x @ self.W + self.b
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         x = forward_cache(self, "x")
         check_dout(self, np.shape(dout), (x.shape[0], self.W.shape[1]))
         self.dW = x.T @ dout
         self.db = dout.sum(axis=0)
+        if not self.input_grad:
+            return None
         return (dout @ self.W.T).reshape(self.x_shape)
 
 

@@ -115,7 +115,8 @@ class MLP(Network):
         """(Re)create the layer objects around the arrays in ``params``."""
         self.layers: list = []
         for i in range(1, self.n_layers + 1):
-            self.layers.append(Affine(self.params[f"W{i}"], self.params[f"b{i}"]))
+            self.layers.append(Affine(self.params[f"W{i}"], self.params[f"b{i}"],
+                                      input_grad=i > 1))   # no dx for the input images
             if i < self.n_layers:
                 if self.use_batchnorm:
                     self.layers.append(BatchNormalization(self.params[f"gamma{i}"],
