@@ -176,19 +176,22 @@ def main(argv: list[str] | None = None) -> dict:
     except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
         if cfg.impl != "scratch":
             from torchref.training import cleanup_distributed
-            cleanup_distributed()
+            cleanup_distributed(synchronize=False)
         parser.error(as_flag(str(exc)))
     main_process = run.info.is_main
     if main_process and run.resumed_from:
         print(f"resumed from {run.resumed_from}", flush=True)
     if main_process and cfg.progress:
         print(EPOCH_LINE_LEGEND, flush=True)
+    from torchref.training import cleanup_distributed
     try:
         result = run.run()
-    finally:
+    except BaseException:
         if cfg.impl != "scratch":
-            from torchref.training import cleanup_distributed
-            cleanup_distributed()
+            cleanup_distributed(synchronize=False)
+        raise
+    if cfg.impl != "scratch":
+        cleanup_distributed()
     if main_process:
         if cfg.out:
             write_outputs(Path(cfg.out).expanduser(), cfg, result)

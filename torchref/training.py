@@ -76,9 +76,19 @@ def progress_bar():
     return tqdm
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(synchronize: bool = True) -> None:
+    """Leave the process group.
+
+    With ``synchronize`` every process first waits at a barrier: rank 0 hosts the
+    rendezvous store, and when it tears the group down while another rank is still
+    finishing its last collective, gloo aborts that rank ("terminate called without
+    an active exception", seen here about one run in ten).  Error paths pass False,
+    since the other processes may never reach the barrier.
+    """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
 
 
