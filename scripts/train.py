@@ -153,7 +153,8 @@ def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
                          label="max |Δ param|")
         axes[2].set(title=f"scratch vs torch drift (0 drawn at {floor:g})", xlabel="step")
     for ax in axes:
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:   # stopped before an epoch ended: no curves
+            ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
