@@ -10,8 +10,8 @@ sequence of mini-batches, with its course default hyper-parameters unless
 
 Run from the repository root:
 
-    PYTHONPATH=. python scripts/compare_optimizers.py                       # digits, 500 steps
-    PYTHONPATH=. python scripts/compare_optimizers.py --steps 2000 --out runs/opt --side torch
+    python scripts/compare_optimizers.py                       # digits, 500 steps
+    python scripts/compare_optimizers.py --steps 2000 --out runs/opt --side torch
 """
 
 from __future__ import annotations

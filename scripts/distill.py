@@ -8,10 +8,10 @@ logits.  Print and save the test errors of the three (JSON, and a PNG plot),
 with the mean and spread over the seeds and the paired difference
 distilled - alone, whatever it shows.
 
-    PYTHONPATH=$PWD python scripts/distill.py                  # scratch (NumPy), digits, 5 seeds
-    PYTHONPATH=$PWD python scripts/distill.py --impl torch --device auto --seeds 0 1 2
-    PYTHONPATH=$PWD python scripts/distill.py --teacher cnn --teacher-epochs 30
-    PYTHONPATH=$PWD python scripts/distill.py --dataset mnist --data-dir ~/data --train-size 0
+    python scripts/distill.py                  # scratch (NumPy), digits, 5 seeds
+    python scripts/distill.py --impl torch --device auto --seeds 0 1 2
+    python scripts/distill.py --teacher cnn --teacher-epochs 30
+    python scripts/distill.py --dataset mnist --data-dir ~/data --train-size 0
 
 The networks come from ``scratch.training.make_model`` and the minibatches from
 ``scratch.training.epoch_batches`` (the factory and the data order of
@@ -234,7 +234,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one run (teacher, student alone, student distilled) per seed")
     p.add_argument("--train-size", type=int, default=300,
-                   help="labelled training examples (class-stratified subset; 0 = all)")
+                   help="labelled training examples (class-stratified subset, rounded per class: "
+                        "300 gives 299 on digits; 0 = all)")
     p.add_argument("--teacher", choices=sorted(TEACHER_HIDDEN), default="mlp",
                    help="the teacher network (scratch.training.make_model); the student is "
                         "an MLP")

@@ -4,10 +4,12 @@ For each temperature, 500 random cases (N <= 8, 2 <= C <= 10, logits of scale 1,
 1e4, alpha = 1, seed 1): the largest |scratch - torchref| of the float32 total loss, as a
 multiple of the float32 tolerance ``atol + rtol |L|``.  The terms (KL, CE) stay within it.
 
-    PYTHONPATH=$PWD python scripts/kl_float32_divergence.py
+    python scripts/kl_float32_divergence.py
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 import torch
@@ -36,4 +38,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog=__doc__.split("\n\n", 1)[1],
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

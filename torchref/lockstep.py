@@ -79,8 +79,9 @@ def check_config(cfg: RunConfig, info: tt.DistInfo | None = None) -> None:
     if cfg.impl == "scratch":
         for flag in TORCH_ONLY:
             if getattr(cfg, flag):
+                alternatives = "--impl torch" if flag == "amp" else "--impl torch (or both)"
                 raise ValueError(f"{flag}: a torch option, but --impl scratch runs NumPy only; "
-                                 f"use --impl torch (or both)")
+                                 f"use {alternatives}")
         if cfg.device not in ("auto", "cpu"):
             raise ValueError(f"device: --impl scratch runs NumPy on the CPU, got "
                              f"{cfg.device!r}; use --impl torch (or both) for {cfg.device!r}")
