@@ -59,3 +59,13 @@ def parity(device: torch.device):
 
     from torchref.parity import assert_parity
     return functools.partial(assert_parity, device=device)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch intra-op thread for tests of tiny models (on a busy 2-core machine extra
+    threads only contend: ~10x slower); the previous count is restored afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

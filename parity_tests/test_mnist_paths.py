@@ -18,7 +18,6 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-import torch
 
 import scratch.data as sd
 from torchref.tolerance import assert_close
@@ -26,13 +25,7 @@ from torchref.tolerance import assert_close
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only contend on a busy machine; restore after."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def load_script(name: str) -> ModuleType:

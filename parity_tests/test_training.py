@@ -30,13 +30,7 @@ MODELS = ["mlp", "cnn"]
 LRS = {"sgd": 0.1}      # other optimizers: 0.01 (adaptive ones take steps of ~lr)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only contend (10x slower on a busy 2-core machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train_script():
