@@ -62,32 +62,41 @@ def time_pair(case: Case, repeats: int, warmup: int) -> tuple[float, float]:
     return statistics.median(ts), statistics.median(tt)
 
 
+def train_step_case(group: str, name: str, model, x: np.ndarray, t: np.ndarray) -> Case:
+    """One training step (forward, backward, SGD lr 0.01) of a scratch model and its torch twin.
+
+    The twin starts from the same weights (``from_scratch``); neither side computes dx
+    for the input images.
+    """
+    import scratch.optim as so
+    import torchref.models as tm
+
+    tmodel = getattr(tm, type(model).__name__).from_scratch(model)
+    opt, topt = so.SGD(0.01), torch.optim.SGD(tmodel.parameters(), lr=0.01)
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+
+    def scratch_step() -> None:
+        opt.update(model.params, model.gradient(x, t))
+
+    def torch_step() -> None:
+        topt.zero_grad(set_to_none=True)
+        tmodel.loss(xt, tt).backward()
+        topt.step()
+
+    return Case(group, name, x.dtype.name, scratch_step, torch_step)
+
+
 def mlp_cases(batch: int = 100) -> list[Case]:
     """One training step (forward, backward, SGD update) of the 784-100-10 MLP."""
     import scratch.models as sm
-    import scratch.optim as so
-    import torchref.models as tm
 
     cases = []
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(0)
         x = rng.random((batch, 784)).astype(dtype)
         t = rng.integers(0, 10, batch)
-        model = sm.MLP([784, 100, 10], seed=0, dtype=dtype)
-        tmodel = tm.MLP.from_scratch(model)
-        opt, topt = so.SGD(0.01), torch.optim.SGD(tmodel.parameters(), lr=0.01)
-        xt, tt = torch.from_numpy(x), torch.from_numpy(t)
-
-        def scratch_step(model=model, opt=opt, x=x, t=t) -> None:
-            opt.update(model.params, model.gradient(x, t))
-
-        def torch_step(tmodel=tmodel, topt=topt, xt=xt, tt=tt) -> None:
-            topt.zero_grad(set_to_none=True)
-            tmodel.loss(xt, tt).backward()
-            topt.step()
-
-        cases.append(Case("mlp", f"train step 784-100-10, batch {batch}", np.dtype(dtype).name,
-                          scratch_step, torch_step))
+        cases.append(train_step_case("mlp", f"train step 784-100-10, batch {batch}",
+                                     sm.MLP([784, 100, 10], seed=0, dtype=dtype), x, t))
     return cases
 
 
@@ -98,9 +107,7 @@ def cnn_cases(batch: int = 100) -> list[Case]:
     """
     import scratch.conv as sc
     import scratch.models as sm
-    import scratch.optim as so
     import torchref.conv as tc
-    import torchref.models as tm
 
     cases = []
     for dtype in (np.float32, np.float64):
@@ -143,42 +150,26 @@ def cnn_cases(batch: int = 100) -> list[Case]:
         cases.append(Case("cnn", f"max pool 2x2 fwd+bwd, {batch}x30x24x24", name,
                           pool_scratch, pool_torch))
 
-        model = sm.SimpleConvNet(seed=0, weight_init_std="he", dtype=dtype)
-        tmodel = tm.SimpleConvNet.from_scratch(model)
-        opt, topt = so.SGD(0.01), torch.optim.SGD(tmodel.parameters(), lr=0.01)
-        xn, tt = torch.from_numpy(x), torch.from_numpy(t)
-
-        def net_scratch(model=model, opt=opt, x=x, t=t) -> None:
-            opt.update(model.params, model.gradient(x, t))
-
-        def net_torch(tmodel=tmodel, topt=topt, xn=xn, tt=tt) -> None:
-            topt.zero_grad(set_to_none=True)
-            tmodel.loss(xn, tt).backward()
-            topt.step()
-
-        cases.append(Case("cnn", f"SimpleConvNet train step, batch {batch}", name,
-                          net_scratch, net_torch))
+        cases.append(train_step_case("cnn", f"SimpleConvNet train step, batch {batch}",
+                                     sm.SimpleConvNet(seed=0, weight_init_std="he", dtype=dtype),
+                                     x, t))
     return cases
 
 
 def _gradcheck_models() -> list[tuple[str, object, np.ndarray, np.ndarray, Callable]]:
-    """(label, float64 scratch model, x, t, torch twin maker) for the gradcheck group.
-
-    The CNN joins as soon as ``scratch.models.SimpleConvNet`` exists (branch cnn).
-    """
+    """(label, float64 scratch model, x, t, torch twin maker) for the gradcheck group."""
     import scratch.models as sm
     import torchref.models as tm
 
     rng = np.random.default_rng(0)
     out = [("MLP 64-16-10, batch 8", sm.MLP([64, 16, 10], "sigmoid", seed=0),
             rng.standard_normal((8, 64)), rng.integers(0, 10, 8), tm.MLP.from_scratch)]
-    if hasattr(sm, "SimpleConvNet") and hasattr(tm, "SimpleConvNet"):
-        conv = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
-        model = sm.SimpleConvNet((1, 8, 8), conv, hidden_size=16, output_size=10,
-                                 weight_init_std=0.3, seed=0)
-        out.append(("SimpleConvNet 1x8x8 (4 3x3 filters)-16-10, batch 4", model,
-                    rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 10, 4),
-                    tm.SimpleConvNet.from_scratch))
+    conv = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
+    model = sm.SimpleConvNet((1, 8, 8), conv, hidden_size=16, output_size=10,
+                             weight_init_std=0.3, seed=0)
+    out.append(("SimpleConvNet 1x8x8 (4 3x3 filters)-16-10, batch 4", model,
+                rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 10, 4),
+                tm.SimpleConvNet.from_scratch))
     return out
 
 
