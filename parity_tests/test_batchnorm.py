@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import scratch.layers as sl
 import torchref.layers as tl
-from parity_tests import strategies as S
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 STATE = ("gamma", "beta", "running_mean", "running_var")

@@ -14,9 +14,9 @@ import torch
 from hypothesis import given
 
 import scratch.layers as sl
-from parity_tests import strategies as S
 from torchref.components import COMPONENTS, register
 from torchref.parity import Case, Component, assert_parity, check_case, report_settings, run_parity
+from torchref.testing import strategies as S
 
 CASES = [pytest.param(c, np.dtype(dt), id=f"{name}-{np.dtype(dt).name}")
          for name, c in COMPONENTS.items() for dt in c.dtypes]

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 import scratch.models as sm
 import scratch.optim as so
 import torchref.models as tm
-from parity_tests import strategies as S
 from parity_tests.model_checks import (
     assert_model_parity,
     assert_running_stats_close,
@@ -20,6 +19,7 @@ from parity_tests.model_checks import (
     steps_in_lockstep,
 )
 from scratch.batchnorm import running_stats_kept
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 MARGIN = 1e-3   # 10x the finite-difference step h = 1e-4

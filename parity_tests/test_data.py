@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import scratch.data as sd
 import torchref.data as td
-from parity_tests import strategies as S
 from scratch.training import epoch_batches
+from torchref.testing import strategies as S
 
 # The genuine MNIST files (MD5SUMS and the .gz files): $TORCHREF_MNIST_DIR, else
 # <checkout>/../shared/data/mnist; the tests that need them skip when the folder is absent.

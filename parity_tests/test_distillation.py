@@ -25,8 +25,8 @@ import scratch.losses as sl
 import torchref.distillation as td
 import torchref.layers as tla
 import torchref.losses as tl
-from parity_tests import strategies as S
 from scratch.gradient import numerical_gradient
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close, tolerance
 
 Case = tuple[np.ndarray, np.ndarray, np.ndarray, float, float]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import scratch.layers as sl
 import torchref.layers as tl
-from parity_tests import strategies as S
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 ALL_KEPT = (np.ones((2, 3)), np.ones((2, 3), dtype=bool), 0.0, np.ones((2, 3)))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import scratch.functions as sf
 import torchref.functions as tf
-from parity_tests import strategies as S
 from scratch.gradient import numerical_gradient
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 # component: (native torch op, its element-wise derivative or None)

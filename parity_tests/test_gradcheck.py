@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 import scratch.layers as sl
 import scratch.models as sm
-from parity_tests import strategies as S
 from scratch.functions import sigmoid
 from scratch.gradient import GradcheckError, gradcheck
+from torchref.testing import strategies as S
 
 
 def quartic(x):

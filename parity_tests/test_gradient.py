@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import scratch.gradient as sg
 import torchref.gradient as tg
-from parity_tests import strategies as S
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import scratch.im2col as si
 import torchref.im2col as ti
-from parity_tests import strategies as S
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 

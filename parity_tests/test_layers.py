@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import scratch.layers as sl
 import torchref.layers as tl
-from parity_tests import strategies as S
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import scratch.leaky_relu as slr
 import torchref.leaky_relu as tlr
-from parity_tests import strategies as S
 from scratch.gradient import gradcheck
+from torchref.testing import strategies as S
 
 
 def test_leaky_relu_layer(parity) -> None:

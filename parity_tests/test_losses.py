@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 import scratch.functions as sf
 import scratch.losses as sl
 import torchref.losses as tl
-from parity_tests import strategies as S
 from scratch.gradient import numerical_gradient
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 

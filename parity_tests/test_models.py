@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 import scratch.models as sm
 import scratch.optim as so
 import torchref.models as tm
-from parity_tests import strategies as S
 from parity_tests.model_checks import (
     assert_model_parity,
     assert_same_params,
     set_shared_masks,
     steps_in_lockstep,
 )
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 

@@ -12,8 +12,8 @@ import scratch.models as sm
 import scratch.optim as so
 import torchref.models as tm
 import torchref.optim as to
-from parity_tests import strategies as S
 from parity_tests.model_checks import assert_same_params, steps_in_lockstep
+from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 

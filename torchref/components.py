@@ -3,7 +3,7 @@
 Each entry pairs a scratch side with its torch side (so this module, like
 ``torchref.convert``, imports ``scratch``), names a native torch reference
 where torch has one, and names its input maker (a strategy in
-``parity_tests/strategies.py``, looked up when the check runs, so importing
+``torchref/testing/strategies.py``, looked up when the check runs, so importing
 this table needs neither hypothesis nor the test tree).  The parity tests
 (``parity_tests/test_components.py``) and ``python -m torchref.report`` both
 iterate over ``COMPONENTS`` and call the same ``torchref.parity.run_parity``.
@@ -24,9 +24,7 @@ A direction that cannot be compared is skipped with its reason.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,17 +63,13 @@ def register(component: Component) -> Component:
 
 
 def inputs(name: str, **kwargs: Any) -> Callable[[Any], Any]:
-    """The input maker ``parity_tests.strategies.<name>(dtype, **kwargs)``, looked up lazily."""
+    """The input maker ``torchref.testing.strategies.<name>(dtype, **kwargs)``, looked up lazily."""
     def make(dtype: Any) -> Any:
-        root = str(Path(__file__).resolve().parents[1])   # the checkout holding parity_tests/
-        if (Path(root) / "parity_tests").is_dir() and root not in sys.path:
-            sys.path.append(root)     # e.g. `python scripts/demo.py` puts only scripts/ first
         try:
-            strategies = importlib.import_module("parity_tests.strategies")
-        except ImportError as exc:   # the report reads the suite's strategies
-            raise ImportError("torchref.components: the input makers live in "
-                              "parity_tests/strategies.py; run from a checkout of the "
-                              "repository (with the dev extras: hypothesis)") from exc
+            strategies = importlib.import_module("torchref.testing.strategies")
+        except ImportError as exc:   # hypothesis is an extra
+            raise ImportError("torchref.components: the input makers need hypothesis; "
+                              "pip install 'torchref[dev]'") from exc
         return getattr(strategies, name)(dtype, **kwargs)
     make.__name__ = name
     return make

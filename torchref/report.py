@@ -10,7 +10,7 @@ and the verdict.  It also writes ``parity_report.json`` and a heat map
 
 Exit status 0 when nothing failed, 1 otherwise.  ``main(argv)`` is the entry
 point for scripts (``scripts/demo.py``); run from the repository root (the
-input makers live in ``parity_tests/strategies.py``).
+input makers live in ``torchref/testing/strategies.py``).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ Known divergences (documented, not covered by widening a row):
   std``, the course ``gamma * (x - mu) / std + beta``; the two differ by about
   ``u * |x| * |gamma| / std``: measured 1e-4 (constant column) to 6e-4 (a column
   whose values differ by one float32 ulp) in float32 for |x| = 3.7, |gamma| = 1.9,
-  eps = 1e-6.  ``parity_tests.strategies.batchnorm_case`` therefore gives every
+  eps = 1e-6.  ``torchref.testing.strategies.batchnorm_case`` therefore gives every
   float32 column a spread (std >= 1/3) and draws constant columns in float64
   only (error ~1e-12 there), and the MLP tests with batch normalization run in
   float64.
