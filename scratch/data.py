@@ -262,12 +262,19 @@ def mnist_folders(root: str | Path, kind: str = "mnist") -> list[Path]:
     return [root / MNIST_KINDS[kind][0] / "raw", root]
 
 
+# torchvision is built for one torch release: install the two together (the Makefile's
+# VISION_SPEC, `make setup-vision`).  PyPI's torchvision beside the CPU torch 2.13.0 that the
+# Makefile pins fails to import ("operator torchvision::nms does not exist").
+TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")
+
+
 def torchvision_hint() -> str:
     """How to get torchvision, when it is not installed (empty when it is)."""
     if importlib.util.find_spec("torchvision") is not None:
         return ""
-    return (" (torchvision is not installed: pip install torchvision, or "
-            "pip install -e \".[vision]\" in a checkout)")
+    return (f" (torchvision is not installed; it must match torch, so install the pair: "
+            f"make setup-vision in a checkout, or pip install {' '.join(TORCHVISION_PAIR)}, "
+            f"about 5.5 GB with CUDA libraries)")
 
 
 def find_mnist_files(root: str | Path, kind: str = "mnist",
