@@ -12,7 +12,7 @@ VENV ?= .venv
 TORCH_SPEC_DEFAULT := torch==2.13.0
 # torchvision is built against one torch release: 0.29.1 needs torch 2.14.1 (PyPI's CUDA
 # build; the CPU torch 2.13.0 above cannot load PyPI's torchvision).  `make setup-vision`
-# installs the pair; it downloads about 5.5 GB (torch with its CUDA libraries).
+# installs the pair: 21 wheels, 3 GB (torch with its CUDA libraries, measured here).
 VISION_SPEC ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= dev,data
 PY := $(VENV)/bin/python
@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml Makefile $(SPEC_FILE)
 
 setup: $(STAMP)
 
-setup-vision:  ## torch and torchvision as a matching pair (VISION_SPEC; ~5.5 GB download)
+setup-vision:  ## torch and torchvision as a matching pair (VISION_SPEC; a 3 GB download)
 	$(MAKE) setup TORCH_SPEC="$(VISION_SPEC)"
 
 test: $(STAMP)  ## the parity suite (hypothesis profile: TORCHREF_HYPOTHESIS_PROFILE=ci|dev|thorough)

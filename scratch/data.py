@@ -274,7 +274,7 @@ def torchvision_hint() -> str:
         return ""
     return (f" (torchvision is not installed; it must match torch, so install the pair: "
             f"make setup-vision in a checkout, or pip install {' '.join(TORCHVISION_PAIR)}, "
-            f"about 5.5 GB with CUDA libraries)")
+            f"a 3 GB download with CUDA libraries)")
 
 
 def find_mnist_files(root: str | Path, kind: str = "mnist",

@@ -69,8 +69,8 @@ def import_torchvision():
             f"same files without it).  Each torchvision release is built for one torch "
             f"release (torch here: {torch.__version__}), and installing torchvision alone "
             f"replaces torch, so install the pair: make setup-vision in a checkout, or "
-            f"pip install {' '.join(TORCHVISION_PAIR)} (PyPI's build with CUDA libraries, "
-            f"about 5.5 GB)") from exc
+            f"pip install {' '.join(TORCHVISION_PAIR)} (PyPI's build: 21 wheels, "
+            f"a 3 GB download with CUDA libraries)") from exc
     return torchvision
 
 
