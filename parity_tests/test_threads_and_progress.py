@@ -72,11 +72,19 @@ def stop_here(*args, **kwargs):
     ("scratch", "threads: scratch (NumPy BLAS) 1\n"),
     ("both", "threads: scratch (NumPy BLAS) 1, torch 1 intra-op\n"),
     ("torch", "threads: torch 1 intra-op\n")])
-def test_train_says_how_many_threads_each_side_used(impl: str, words: str, capsys) -> None:
+@pytest.mark.parametrize("progress", [True, False])
+def test_train_says_how_many_threads_each_side_used(impl: str, words: str, progress: bool,
+                                                    capsys) -> None:
+    """In the closing summary (beside the seconds), and first of all when progress is on."""
+    flags = [] if progress else ["--no-progress"]
     load_script("train").main(["--impl", impl, "--epochs", "1", "--batch-size", "500",
-                               "--no-progress", "--device", "cpu"])
-    out = capsys.readouterr().out
-    assert words in out if blas_threads() is not None else "threads: " in out
+                               "--device", "cpu", *flags])
+    lines = capsys.readouterr().out.splitlines(keepends=True)
+    summary = next(line for line in lines if line.startswith("after epoch 1: "))
+    if blas_threads() is None:
+        words = "threads: "
+    assert summary.endswith(f"; {words}")
+    assert (lines[0] == words) is progress
 
 
 def test_demo_says_how_many_threads(capsys) -> None:

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
     main_process = run.info.is_main
     if main_process and run.resumed_from:
         print(f"resumed from {run.resumed_from}", flush=True)
-    if main_process:
+    if main_process and cfg.progress:
         print(threads_line(tuple(run.trainers)), flush=True)
     if main_process and cfg.compile:
         print("torch.compile: the first step compiles the model, which takes a while (minutes "
@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"stopped after step {run.global_step}; continue with --resume "
                   f"(same --out {cfg.out})")
         else:
-            print(summary_line(result["history"], len(run.trainers)))
+            print(f"{summary_line(result['history'], len(run.trainers))}; "
+                  f"{threads_line(tuple(run.trainers))}")
         if result["drift"]:
             r = drift_report(result["drift"])
             print(f"lockstep drift over {r['steps']} steps: max |Δ loss| "
