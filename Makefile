@@ -52,8 +52,8 @@ test: $(STAMP)  ## the parity suite (hypothesis profile: TORCHREF_HYPOTHESIS_PRO
 demo: $(STAMP)  ## the side-by-side parity report and a short scratch-vs-torch training run
 	$(PY) scripts/demo.py
 
-bench: $(STAMP)  ## scratch vs torch timings (see BENCHMARKS.md)
-	$(PY) scripts/bench.py
+bench: $(STAMP)  ## scratch vs torch timings (see BENCHMARKS.md); BENCH_ARGS=--quick for a short run
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

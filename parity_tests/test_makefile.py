@@ -97,3 +97,9 @@ def test_vision_pair_is_the_same_everywhere() -> None:
     line = re.search(r"^VISION_SPEC \?= (.+)$", (ROOT / "Makefile").read_text(), re.M)
     assert line is not None
     assert tuple(line.group(1).split()) == sd.TORCHVISION_PAIR == td.TORCHVISION_PAIR
+
+
+def test_bench_passes_its_arguments(venv: Path) -> None:
+    make(venv, "setup")
+    assert make(venv, "bench", "BENCH_ARGS=--quick --only mlp") == [
+        "scripts/bench.py --quick --only mlp"]
