@@ -19,7 +19,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SPEC_FILE := $(VENV)/.torch-spec
 ifeq ($(origin TORCH_SPEC),undefined)
-TORCH_SPEC := $(or $(strip $(file < $(SPEC_FILE))),$(TORCH_SPEC_DEFAULT))
+TORCH_SPEC := $(or $(shell cat $(SPEC_FILE) 2>/dev/null),$(TORCH_SPEC_DEFAULT))
 endif
 # each requirement quoted for the shell (a spec such as torch>=2.2 holds a '>')
 QUOTED_SPEC := $(foreach r,$(TORCH_SPEC),'$(r)')
