@@ -102,15 +102,16 @@ GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 20   # bytes per read: memory follows the data, never a header's claim
 
 
-def _read_at_most(f: BinaryIO, limit: int | None) -> bytes:
-    """Up to ``limit`` bytes of ``f`` (all when None), read in chunks of ``READ_CHUNK``."""
-    out = bytearray()
+def _read_at_most(f: BinaryIO, limit: int | None, out: bytearray | None = None) -> bytearray:
+    """``out`` (default empty) grown with ``f``'s bytes to at most ``limit`` bytes in all (no
+    limit when None), read in chunks of ``READ_CHUNK``; no copy of what was read."""
+    out = bytearray() if out is None else out
     while limit is None or len(out) < limit:
         chunk = f.read(READ_CHUNK if limit is None else min(READ_CHUNK, limit - len(out)))
         if not chunk:
             break
         out += chunk
-    return bytes(out)
+    return out
 
 
 @contextlib.contextmanager
@@ -137,10 +138,11 @@ def open_maybe_gzip(path: str | Path) -> Iterator[tuple[BinaryIO, bool]]:
 def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
     """The file's bytes, gunzipped when it starts with the gzip magic; at most ``limit``."""
     with open_maybe_gzip(path) as (f, _):
-        return _read_at_most(f, limit)
+        return bytes(_read_at_most(f, limit))
 
 
-def idx_layout(data: bytes, name: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
+def idx_layout(data: bytes | bytearray,
+               name: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
     """``(dtype, dims, total bytes)`` that the IDX header at the start of ``data`` declares.
 
     ``data`` needs only the header (``4 + 4 ndim`` bytes); a bad or short header is a
@@ -166,7 +168,8 @@ def idx_layout(data: bytes, name: str = "<bytes>") -> tuple[np.dtype, tuple[int,
     return dtype, dims, header + math.prod(dims) * dtype.itemsize
 
 
-def parse_idx(data: bytes, name: str = "<bytes>", size: str | None = None) -> np.ndarray:
+def parse_idx(data: bytes | bytearray, name: str = "<bytes>",
+              size: str | None = None) -> np.ndarray:
     """Parse the bytes of an IDX file into an array of native byte order (see the module doc).
 
     ``size`` describes the file's length in the trailing-bytes message (default
@@ -197,7 +200,7 @@ def load_idx(path: str | Path) -> np.ndarray:
         if len(head) == 4 and head[:2] == b"\0\0":
             head += f.read(4 * head[3])
         expected = idx_layout(head, str(path))[2]
-        data = head + _read_at_most(f, expected + 1 - len(head))
+        data = _read_at_most(f, expected + 1, bytearray(head))
     size = (f"more (the decompressed stream goes on past byte {expected}; reading stopped)"
             if is_gzip else f"{path.stat().st_size}")
     return parse_idx(data, str(path), size)
