@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 Shape = Sequence[int]
 
 
@@ -67,3 +69,35 @@ def embedding_index(idx_min: int, idx_max: int, V: int, is_integer: bool) -> Non
     if idx_min < 0 or idx_max >= V:
         raise ValueError(f"idx: expected indices in [0, {V}) (the vocabulary size), got "
                          f"min {idx_min}, max {idx_max}")
+
+
+def time_targets(xs: Shape, ts: Shape, ts_is_integer: bool, ts_min: int, ts_max: int,
+                 ignore_index: int, ts_bad: bool) -> None:
+    """Check per-step scores xs (N, T, C) and integer targets ts (N, T) in [0, C) or ignored."""
+    xs, ts = _t(xs), _t(ts)
+    if len(xs) != 3 or xs[2] < 1:
+        raise ValueError(f"xs: expected scores of shape (N, T, C) with C >= 1, got {xs}")
+    if ts != xs[:2]:
+        raise ValueError(f"ts: expected integer targets of shape {xs[:2]} (N, T), got {ts}")
+    if not ts_is_integer:
+        raise ValueError("ts: expected integer class indices")
+    if ts_bad:
+        raise ValueError(f"ts: expected class indices in [0, {xs[2]}) or ignore_index "
+                         f"{ignore_index}, got min {ts_min}, max {ts_max}")
+
+
+def time_affine_input(xs: Shape, D: int) -> None:
+    """Check the input (N, T, D) of a per-step affine layer."""
+    xs = _t(xs)
+    if len(xs) != 3 or xs[2] != D:
+        raise ValueError(f"xs: expected shape (N, T, {D}), got {xs}")
+
+
+def check_time_targets(xs_shape: Shape, ts: np.ndarray, ignore_index: int) -> None:
+    """The shared check of per-step targets (the torch side calls it with the same numbers)."""
+    integer = np.issubdtype(ts.dtype, np.integer)
+    C = xs_shape[-1] if len(xs_shape) == 3 else 0
+    counted = ts[ts != ignore_index] if integer else ts[:0]
+    lo, hi = (int(counted.min()), int(counted.max())) if counted.size else (0, 0)
+    bad = bool(counted.size) and (lo < 0 or hi >= C)
+    time_targets(xs_shape, ts.shape, integer, lo, hi, ignore_index, bad)
