@@ -158,12 +158,11 @@ _NATIVE_KIND = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}
 
 
 def _native_kind(module: torch.nn.RNNBase) -> str:
-    for kind, cls in _NATIVE_KIND.items():
-        if isinstance(module, cls):
-            break
-    else:
+    kinds = [k for k, cls in _NATIVE_KIND.items() if isinstance(module, cls)]
+    if not kinds:
         raise ValueError(f"module: expected an nn.RNN, nn.LSTM or nn.GRU, got "
                          f"{type(module).__name__}")
+    kind = kinds[0]
     if module.num_layers != 1 or module.bidirectional or not module.bias \
             or getattr(module, "proj_size", 0) or getattr(module, "nonlinearity", "tanh") != "tanh":
         raise ValueError("module: expected one layer, one direction, with biases, no projection "

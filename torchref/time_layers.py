@@ -13,7 +13,7 @@ from torchref.layers import Affine
 
 
 class TimeAffine(Affine):
-    """``ys = xs W + b`` at every step (``nn.Linear`` on the last axis; W (in, out) as in scratch)."""
+    """``ys = xs W + b`` at every step (``nn.Linear`` on the last axis; W stored (in, out))."""
 
     def forward(self, xs: torch.Tensor) -> torch.Tensor:
         time_affine_input(tuple(xs.shape), self.in_features)

@@ -103,7 +103,7 @@ def clip_grads_case(draw: st.DrawFn, dtype: type) -> object:
     and above it."""
     shapes = draw(st.lists(st.lists(st.integers(1, 4), min_size=1, max_size=2).map(tuple),
                            min_size=1, max_size=3))
-    grads = [draw(_arrays(dtype, s, draw(st.sampled_from([1e-3, 1.0, 100.0])))) for s in shapes]
+    grads = [draw(_arrays(dtype, s, draw(st.sampled_from([2.0**-10, 1.0, 100.0])))) for s in shapes]
     max_norm = draw(st.sampled_from([0.1, 1.0, 5.0]) | st.floats(1e-3, 1e3))
     return _case(*grads, max_norm=max_norm)
 
