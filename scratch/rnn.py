@@ -122,7 +122,7 @@ class TimeRNN(_TimeRecurrent):
         xs, (h,) = self._initial(xs, (h0,))
         xw = xs @ self.Wx + self.b                  # hoisted: every step's input projection
         hs = np.empty(xw.shape, dtype=xw.dtype)
-        self.xs, self.h0 = xs, h
+        self.xs, self.initial = xs, (h,)
         for t in range(xs.shape[1]):
             h = hs[:, t] = rnn_step(xw[:, t], h, self.Wh)
         self.hs = hs
@@ -139,7 +139,7 @@ class TimeRNN(_TimeRecurrent):
             da[:, t] = rnn_step_backward(dh + dhs[:, t], hs[:, t])
             dh = da[:, t] @ self.Wh.T               # into step t - 1
         self.dh0, self.db = dh, da.sum(axis=(0, 1))
-        return self._param_grads(xs, _shifted(self.h0, hs), da, da)
+        return self._param_grads(xs, _shifted(self.initial[0], hs), da, da)
 
 
 # ---- LSTM, gate blocks in PyTorch's order: input, forget, cell (g), output ---------------------
@@ -211,7 +211,7 @@ class TimeLSTM(_TimeRecurrent):
         hs = np.empty((N, T, self.H), dtype=xw.dtype)
         cs = np.empty_like(hs)
         self.gates = np.empty_like(xw)
-        self.xs, self.h0, self.c0 = xs, h, c
+        self.xs, self.initial = xs, (h, c)
         for t in range(T):
             h, c, self.gates[:, t] = lstm_step(xw[:, t], h, c, self.Wh)
             hs[:, t], cs[:, t] = h, c
@@ -223,7 +223,7 @@ class TimeLSTM(_TimeRecurrent):
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         xs, hs, cs = forward_cache(self, "xs"), self.hs, self.cs
         check_dout(self, np.shape(dhs), hs.shape)
-        c_prev = _shifted(self.c0, cs)
+        c_prev = _shifted(self.initial[1], cs)
         da = np.empty_like(self.gates)
         dh, dc = np.zeros_like(hs[:, 0]), np.zeros_like(hs[:, 0])
         for t in reversed(range(hs.shape[1])):
@@ -231,7 +231,7 @@ class TimeLSTM(_TimeRecurrent):
                                               c_prev[:, t], cs[:, t])
             dh = da[:, t] @ self.Wh.T               # into step t - 1
         self.dh0, self.dc0, self.db = dh, dc, da.sum(axis=(0, 1))
-        return self._param_grads(xs, _shifted(self.h0, hs), da, da)
+        return self._param_grads(xs, _shifted(self.initial[0], hs), da, da)
 
 
 # ---- GRU, PyTorch's formulation, gate blocks in PyTorch's order: reset, update, new -----------
@@ -299,7 +299,7 @@ class TimeGRU(_TimeRecurrent):
         N, T, _ = xw.shape
         hs = np.empty((N, T, self.H), dtype=xw.dtype)
         self.gates, self.hn = np.empty_like(xw), np.empty_like(hs)
-        self.xs, self.h0 = xs, h
+        self.xs, self.initial = xs, (h,)
         for t in range(T):
             h, self.gates[:, t], self.hn[:, t] = gru_step(xw[:, t], h, self.Wh, self.bh)
             hs[:, t] = h
@@ -311,7 +311,7 @@ class TimeGRU(_TimeRecurrent):
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         xs, hs = forward_cache(self, "xs"), self.hs
         check_dout(self, np.shape(dhs), hs.shape)
-        h_prev = _shifted(self.h0, hs)
+        h_prev = _shifted(self.initial[0], hs)
         dxw, dhw = np.empty_like(self.gates), np.empty_like(self.gates)
         dh = np.zeros_like(hs[:, 0])
         for t in reversed(range(hs.shape[1])):
