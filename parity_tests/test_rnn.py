@@ -56,9 +56,8 @@ def test_backprop_through_time_vs_central_differences(kind: str) -> None:
     def check(case: Case, seed: int) -> None:
         names = ("xs", *STATES[kind], *PARAMS[kind])
         arrays = dict(zip(names, (*case.args, *case.init), strict=True))
-        v = np.random.default_rng(seed).standard_normal(case.args[0].shape[:2] + (
-            case.init[1].shape[0],))
-        n_states = len(STATES[kind])
+        N, T, _ = case.args[0].shape
+        v = np.random.default_rng(seed).standard_normal((N, T, case.init[1].shape[0]))
 
         def f(**a: np.ndarray) -> float:
             layer = scratch_layer(kind, tuple(a[p] for p in PARAMS[kind]))
@@ -68,7 +67,7 @@ def test_backprop_through_time_vs_central_differences(kind: str) -> None:
             layer = scratch_layer(kind, tuple(a[p] for p in PARAMS[kind]))
             layer.forward(a["xs"], *(a[s] for s in STATES[kind]))
             out = {"xs": layer.backward(v)}
-            out.update({s: getattr(layer, f"d{s}") for s in STATES[kind][:n_states]})
+            out.update({s: getattr(layer, f"d{s}") for s in STATES[kind]})
             out.update({p: getattr(layer, f"d{p}") for p in PARAMS[kind]})
             return out
         gradcheck(f, arrays, grads, fast=arrays["xs"].shape[1] > 10, seed=seed,

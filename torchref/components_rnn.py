@@ -18,16 +18,18 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 import scratch.embedding as semb
+import scratch.functions as sf
 import scratch.models_seq as sms
 import scratch.optim as so
 import scratch.rnn as srnn
 import scratch.time_layers as stl
 import torchref.embedding as temb
+import torchref.functions as tf
 import torchref.models_seq as tms
 import torchref.optim as to
 import torchref.rnn as trnn
 import torchref.time_layers as ttl
-from torchref.components import Component, inputs, model_runners, register
+from torchref.components import NO_SECOND_ORDER, Component, inputs, model_runners, register
 from torchref.parity import Case, Sides, _dout
 
 KINDS = {"RNN": (srnn.TimeRNN, trnn.TimeRNN, torch.nn.RNN),
@@ -82,6 +84,12 @@ def native_recurrent(kind: str) -> Callable[..., torch.Tensor]:
         return hs
     return native
 
+
+register(Component("tanh", sf.tanh, tf.tanh, inputs("elementwise_case"), native=torch.tanh,
+                   backward=lambda dout, x: dout * sf.tanh_grad(x), group="functions"))
+register(Component("tanh_grad", sf.tanh_grad, tf.tanh_grad, inputs("elementwise_case"),
+                   native=lambda x: torch.ops.aten.tanh_backward(torch.ones_like(x), torch.tanh(x)),
+                   skip={"backward": NO_SECOND_ORDER}, group="functions"))
 
 for _kind, (_s, _t, _native) in KINDS.items():
     register(Component(
