@@ -55,7 +55,7 @@ def test_out_of_vocabulary_same_message(idx: np.ndarray, message: str,
 
 
 def test_W_must_be_a_matrix() -> None:
-    with pytest.raises(ValueError, match="^W: "):
+    with pytest.raises(ValueError, match=r"^W: "):
         Embedding(np.zeros(3))
-    with pytest.raises(ValueError, match="^W: "):
+    with pytest.raises(ValueError, match=r"^W: "):
         TorchEmbedding(torch.zeros(3))

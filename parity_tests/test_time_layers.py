@@ -111,12 +111,12 @@ def test_clip_grads_non_finite_norm_like_torch() -> None:
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
 def test_clip_grads_bad_max_norm(bad: float) -> None:
     for clip, g in ((so.clip_grads, np.ones(2)), (to.clip_grads, torch.ones(2))):
-        with pytest.raises(ValueError, match="^max_norm: expected a positive"):
+        with pytest.raises(ValueError, match=r"^max_norm: expected a positive"):
             clip({"a": g}, bad)
 
 
 def test_time_affine_native_on_4d_is_not_a_silent_flatten() -> None:
     """torch's F.linear takes any leading axes; ours wants (N, T, D) and says so."""
     assert F.linear(torch.zeros(1, 2, 3, 4), torch.zeros(5, 4)).shape == (1, 2, 3, 5)
-    with pytest.raises(ValueError, match="^xs: "):
+    with pytest.raises(ValueError, match=r"^xs: "):
         TimeAffine(np.zeros((4, 5)), np.zeros(5)).forward(np.zeros((1, 2, 3, 4)))
