@@ -30,7 +30,7 @@ import numpy as np
 
 from scratch._checks import check_dout, forward_cache
 from scratch._seq_checks import rnn_param_shapes, sequence_shape, state_shape, stored_state_shape
-from scratch.functions import as_float_array, sigmoid
+from scratch.functions import as_float_array
 
 
 def _shifted(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
@@ -41,6 +41,21 @@ def _shifted(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
 def _flat_t(a: np.ndarray) -> np.ndarray:
     """(N, T, K) -> (N T, K): all steps as one batch, for the hoisted matmuls."""
     return a.reshape(-1, a.shape[-1])
+
+
+def _project(xs: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """``xs @ W (+ b)`` for xs (N, T, K) as one (N T, K) matmul (one BLAS call, not N)."""
+    out = _flat_t(xs) @ W
+    if b is not None:
+        out = out + b
+    return out.reshape(*xs.shape[:2], W.shape[1])
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``sigmoid(x) = (1 + tanh(x / 2)) / 2``: the identity ``scratch.functions.sigmoid``
+    computes with two exps and a where; one tanh here (it saturates, never overflows),
+    which matters inside the time loop."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
 class _TimeRecurrent:
@@ -86,7 +101,7 @@ class _TimeRecurrent:
         """The hoisted sums over all steps: dWx, dWh; returns dxs."""
         self.dWx = _flat_t(xs).T @ _flat_t(dxw)
         self.dWh = _flat_t(h_prev).T @ _flat_t(dhw)
-        return dxw @ self.Wx.T
+        return _project(dxw, self.Wx.T)
 
 
 # ---- the vanilla RNN ---------------------------------------------------------------------------
@@ -120,7 +135,7 @@ class TimeRNN(_TimeRecurrent):
 
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
         xs, (h,) = self._initial(xs, (h0,))
-        xw = xs @ self.Wx + self.b                  # hoisted: every step's input projection
+        xw = _project(xs, self.Wx, self.b)   # hoisted: every step's input projection
         hs = np.empty(xw.shape, dtype=xw.dtype)
         self.xs, self.initial = xs, (h,)
         for t in range(xs.shape[1]):
@@ -206,7 +221,7 @@ class TimeLSTM(_TimeRecurrent):
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None,
                 c0: np.ndarray | None = None) -> np.ndarray:
         xs, (h, c) = self._initial(xs, (h0, c0))
-        xw = xs @ self.Wx + self.b                  # hoisted: every step's input projection
+        xw = _project(xs, self.Wx, self.b)   # hoisted: every step's input projection
         N, T, _ = xw.shape
         hs = np.empty((N, T, self.H), dtype=xw.dtype)
         cs = np.empty_like(hs)
@@ -295,7 +310,7 @@ class TimeGRU(_TimeRecurrent):
 
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
         xs, (h,) = self._initial(xs, (h0,))
-        xw = xs @ self.Wx + self.bx                 # hoisted: every step's input projection
+        xw = _project(xs, self.Wx, self.bx)  # hoisted: every step's input projection
         N, T, _ = xw.shape
         hs = np.empty((N, T, self.H), dtype=xw.dtype)
         self.gates, self.hn = np.empty_like(xw), np.empty_like(hs)
