@@ -17,7 +17,8 @@ import scratch.rnn as srnn
 import torchref.convert as cv
 import torchref.rnn as trnn
 from scratch.gradient import gradcheck
-from torchref.parity import Case
+from torchref.components import COMPONENTS
+from torchref.parity import Case, check_case
 from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
@@ -44,6 +45,34 @@ def long_case(kind: str) -> Case:
     params += [rng.uniform(-0.5, 0.5, 5 * G) for _ in PARAMS[kind][2:]]
     states = [rng.uniform(-1, 1, (1, 5)) for _ in STATES[kind]]
     return Case((rng.uniform(-2, 2, (1, 50, 2)), *states), tuple(params))
+
+
+def edge_case(kind: str, N: int, T: int, D: int, H: int, dtype: type) -> Case:
+    rng = np.random.default_rng(N * 1000 + T * 10 + H)
+    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    k = 1 / np.sqrt(H)
+    params = [rng.uniform(-k, k, s).astype(dtype) for s in ((D, G * H), (H, G * H))]
+    params += [rng.uniform(-1, 1, G * H).astype(dtype) for _ in PARAMS[kind][2:]]
+    states = [rng.uniform(-1, 1, (N, H)).astype(dtype) for _ in STATES[kind]]
+    return Case((rng.uniform(-3, 3, (N, T, D)).astype(dtype), *states), tuple(params))
+
+
+EDGES = {"T=1, batch 1, D=H=1": (1, 1, 1, 1), "T=50, batch 1, H=5 > D=2": (1, 50, 2, 5),
+         "T=1, hidden 1 < D=4": (3, 1, 4, 1), "T=60, H=8 > D=1": (2, 60, 1, 8)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("edge", list(EDGES))
+def test_pinned_edges_through_the_table(kind: str, dtype: type, edge: str,
+                                        device: torch.device) -> None:
+    """The table's check (mirror and native nn module, forward and every gradient) on the
+    shapes the issue names, pinned rather than left to the draw."""
+    comparisons = check_case(COMPONENTS[f"Time{kind}"], edge_case(kind, *EDGES[edge], dtype),
+                             device, dout_seed=3)
+    assert len(comparisons) >= 2 * (2 + len(STATES[kind]) + len(PARAMS[kind]))
+    bad = [c.message for c in comparisons if not c.passed]
+    assert not bad, "\n".join(bad)
 
 
 # ---- central differences in float64: dxs, every state and every parameter ---------------------
