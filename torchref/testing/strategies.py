@@ -568,21 +568,15 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) ->
     return _case(s, t, target, temperature=T, alpha=alpha)
 
 
-# ---- the recurrent components (torchref/testing/_strategies_rnn.py) ------------------------
-from torchref.testing._strategies_rnn import (  # noqa: E402 (re-export)
-    clip_grads_case as clip_grads_case,
-)
-from torchref.testing._strategies_rnn import embedding_case as embedding_case  # noqa: E402
-from torchref.testing._strategies_rnn import lengths as lengths  # noqa: E402
-from torchref.testing._strategies_rnn import (  # noqa: E402
-    lstm_classifier_case as lstm_classifier_case,
-)
-from torchref.testing._strategies_rnn import (  # noqa: E402
-    nonfinite_sequence as nonfinite_sequence,
-)
-from torchref.testing._strategies_rnn import rnn_case as rnn_case  # noqa: E402
-from torchref.testing._strategies_rnn import rnn_params as rnn_params  # noqa: E402
-from torchref.testing._strategies_rnn import time_affine_case as time_affine_case  # noqa: E402
-from torchref.testing._strategies_rnn import (  # noqa: E402
-    time_targets_case as time_targets_case,
+# ---- the recurrent components (torchref/testing/_strategies_rnn.py), re-exported by name ----
+from torchref.testing._strategies_rnn import (  # noqa: E402, F401
+    clip_grads_case,
+    embedding_case,
+    lengths,
+    lstm_classifier_case,
+    nonfinite_sequence,
+    rnn_case,
+    rnn_params,
+    time_affine_case,
+    time_targets_case,
 )
