@@ -15,6 +15,7 @@ contend, and torch suffers most (BENCHMARKS.md, "Threads").
     python scripts/bench.py --quick           # fewer repeats, no slow cases (about a minute)
     python scripts/bench.py --only mlp --repeats 50
     python scripts/bench.py --only cnn --threads 2
+    python scripts/bench.py --only rnn
 """
 
 from __future__ import annotations
@@ -223,8 +224,40 @@ def gradcheck_cases() -> list[Case]:
     return cases
 
 
+def rnn_cases(N: int = 32, T: int = 50, D: int = 128, H: int = 128) -> list[Case]:
+    """TimeLSTM forward + backward (dxs, dWx, dWh, db, dh0, dc0 on both sides) vs nn.LSTM."""
+    import scratch.rnn as sr
+    import torchref.rnn as tr
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        k = 1 / np.sqrt(H)
+        Wx, Wh = (rng.uniform(-k, k, s).astype(dtype) for s in ((D, 4 * H), (H, 4 * H)))
+        b = rng.uniform(-k, k, 4 * H).astype(dtype)
+        xs = rng.standard_normal((N, T, D)).astype(dtype)
+        dhs = rng.standard_normal((N, T, H)).astype(dtype)
+        lstm = sr.TimeLSTM(Wx, Wh, b)
+        tlstm = tr.TimeLSTM(*(torch.from_numpy(a) for a in (Wx, Wh, b)))
+        xt, dhst = torch.from_numpy(xs).requires_grad_(True), torch.from_numpy(dhs)
+
+        def lstm_scratch(lstm=lstm, xs=xs, dhs=dhs) -> None:
+            lstm.forward(xs)
+            lstm.backward(dhs)
+
+        def lstm_torch(tlstm=tlstm, xt=xt, dhst=dhst) -> None:
+            tlstm.zero_grad(set_to_none=True)
+            xt.grad = None
+            tlstm(xt).backward(dhst)
+
+        cases.append(Case("rnn", f"TimeLSTM fwd+bwd N={N} T={T} D={D} H={H}",
+                          np.dtype(dtype).name, lstm_scratch, lstm_torch))
+    return cases
+
+
 GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases,
                                                "gradcheck": gradcheck_cases}
+GROUPS["rnn"] = rnn_cases
 
 
 def machine() -> str:
