@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from torchref.device import available_devices
-from torchref.tolerance import assert_close, tolerance
+from torchref.tolerance import assert_close, divergence_notes, first_difference, tolerance
 
 DIRECTIONS = ("forward", "backward")
 Sides = tuple[dict[str, Any], dict[str, Any]]   # (forward outputs, gradients), keyed by name
@@ -257,8 +257,19 @@ def _compare(direction: str, quantity: str, reference: str, actual: Any, expecte
     try:
         assert_close(a, e, msg=label)
     except AssertionError as exc:
-        return Comparison(direction, quantity, reference, *stats, False, str(exc))
+        first = first_difference(a, e)
+        msg = f"{label}: {first}\n{exc}" if first else str(exc)
+        return Comparison(direction, quantity, reference, *stats, False, msg)
     return Comparison(direction, quantity, reference, *stats, True)
+
+
+def _native_notes(c: Component) -> list[str]:
+    """The known divergences a failure against ``c.native`` should mention."""
+    try:
+        source = inspect.getsource(c.native)
+    except (OSError, TypeError):
+        source = ""
+    return divergence_notes(c.name, getattr(c.native, "__name__", ""), source)
 
 
 def check_case(c: Component, case: Case, device: torch.device | str,
@@ -293,6 +304,10 @@ def check_case(c: Component, case: Case, device: torch.device | str,
         for d, mine, their in zip(DIRECTIONS, ours, theirs, strict=True):
             if d in active:
                 out += [_compare(d, k, reference, their.get(k), v, where) for k, v in mine.items()]
+    if native_failed := [x for x in out if x.reference == "native" and not x.passed]:
+        notes = "\n".join(_native_notes(c))
+        for x in native_failed if notes else ():
+            x.message += "\n" + notes
     return out
 
 
@@ -324,12 +339,15 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
     for d, reason in c.skip.items():
         stats.directions[d].skipped = reason
 
+    failing: list[str] = []     # the last failing input: hypothesis replays the shrunk one last
+
     @given(case=c.strategy(dtype), dout_seed=st.integers(0, 2**32 - 1))
     def parity_check(case: Case, dout_seed: int) -> None:
         comparisons = check_case(c, case, device, dout_seed)
         stats.record(comparisons)
         bad = [x for x in comparisons if not x.passed]
         if bad:
+            failing[:] = [f"{case!r}, dout_seed={dout_seed}"]
             raise AssertionError("\n".join(dict.fromkeys(x.message for x in bad)))
 
     # the active profile (the suite's ci/dev/thorough), never a deadline: the first
@@ -339,7 +357,8 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
         parity_check()
     except Exception as exc:
         notes = "\n".join(getattr(exc, "__notes__", []))
-        stats.failure = f"{type(exc).__name__}: {exc}\n{notes}".strip()
+        shrunk = f"shrunk failing input: {failing[0]}\n" if failing else ""
+        stats.failure = f"{shrunk}{type(exc).__name__}: {exc}\n{notes}".strip()
         for s in stats.directions.values():
             if s.passed and not s.skipped and not s.compared:
                 s.passed, s.failure = False, stats.failure
