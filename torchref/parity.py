@@ -138,13 +138,17 @@ class ParityStats:
         return all(s.passed for s in self.directions.values())
 
     def record(self, comparisons: Sequence[Comparison]) -> None:
+        """Add one example's comparisons; a direction's ``failure`` is the first failing
+        comparison of the latest failing example (hypothesis replays the shrunk one last)."""
         self.examples += 1
+        failed: set[str] = set()
         for c in comparisons:
             s = self.directions[c.direction]
             s.compared += 1
             s.max_abs, s.max_rel = max(s.max_abs, c.max_abs), max(s.max_rel, c.max_rel)
             s.max_ratio = max(s.max_ratio, c.ratio)
-            if not c.passed and s.passed:
+            if not c.passed and c.direction not in failed:
+                failed.add(c.direction)
                 s.passed, s.failure = False, c.message
 
 
