@@ -9,7 +9,7 @@ EXTRAS ?= dev,data
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint format clean
+.PHONY: setup test test-wheel demo bench lint format clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ setup: $(STAMP)
 
 test: $(STAMP)  ## the parity suite (hypothesis profile: TORCHREF_HYPOTHESIS_PROFILE=ci|dev|thorough)
 	$(PY) -m pytest parity_tests
+
+test-wheel: $(STAMP)  ## build the wheel, install it in a new venv, run a user project on it
+	TORCHREF_WHEEL_TEST=1 $(PY) -m pytest parity_tests/test_wheel.py
 
 demo: $(STAMP)  ## the side-by-side parity report and a short scratch-vs-torch training run
 	$(PY) scripts/demo.py

@@ -93,8 +93,8 @@ def test_no_import_cycles() -> None:
 
     def visit(name: str, chain: list[str]) -> None:
         if name in chain:
-            raise AssertionError("import cycle: " + " -> ".join(chain[chain.index(name):]
-                                                                 + [name]))
+            cycle = [*chain[chain.index(name):], name]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
         if name in done:
             return
         for dep in sorted(graph[name]):

@@ -37,7 +37,7 @@ def test_the_public_api() -> None:
     assert tt.gradcheck(lambda x: (x ** 3).sum(), np.ones((2, 2)), lambda x: 3 * x ** 2)
     assert tt.tolerance(np.float64).rtol == 1e-9 and "float32" in tt.POLICY
     assert {d.name for d in tt.KNOWN_DIVERGENCES} >= {"softplus threshold", "Adam eps placement"}
-    with pytest.raises(TypeError, match="component: expected a torchref.testing.Component"):
+    with pytest.raises(TypeError, match=r"component: expected a torchref\.testing\.Component"):
         tt.register("softplus")
 
 
