@@ -170,3 +170,9 @@ def test_report_module_registers_a_users_components(tmp_path: Path) -> None:
         ("WrongSoftplus", "forward", "PASS"), ("WrongSoftplus", "backward", "FAIL")]
     assert "shrunk failing input: Case(args=(array([[" in done.stdout
     assert "first differing element at index (0, 0)" in done.stdout
+
+
+def test_every_public_strategy_is_documented_and_exported() -> None:
+    doc = S.__doc__ or ""
+    assert [n for n in S.__all__ if f"``{n}" not in doc] == []
+    assert [n for n in S.__all__ if not hasattr(S, n)] == []
