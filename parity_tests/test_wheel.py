@@ -1,10 +1,10 @@
 """The harness from ``pip install``: build the wheel, install it into a new virtual environment
 outside the checkout (torch from the same pin), and use it from a small user project.
 
-The project has a Softplus with a hand-derived backward, once right and once with a planted
-bug (sigmoid(-x) for sigmoid(x)), and runs what the README's "Verify your own component"
-shows: pytest with the plugin (``parity`` fixture, ``torchref.testing.gradcheck``) and
-``python -m torchref.report --module``.
+The project is the one of the README's "Verify your own component" (its files read from
+there): a Softplus with a hand-derived backward, once right and once with the planted bug
+(sigmoid(-x) for sigmoid(x)); it runs what that section shows: pytest with the plugin
+(``parity`` fixture, ``torchref.testing.gradcheck``) and ``python -m torchref.report --module``.
 
 Slow: a venv, a torch install and four torch start-ups, about 65 s of CPU; on the shared
 2-core machine that was 4.5 minutes of wall time (load average 12).  So it is opt-in:
@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,49 +26,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SOFTPLUS = '''
-"""Softplus by hand: f(x) = log(1 + e^x), f'(x) = sigmoid(x)."""
-import numpy as np
-import torch
-
-
-def softplus(x):
-    return np.logaddexp(0, x)                      # log(e^0 + e^x), no overflow
-
-
-def softplus_backward(dout, x):
-    return dout * np.exp(-np.logaddexp(0, {minus}x))     # sigmoid(x) = 1 / (1 + e^-x)
-
-
-def torch_softplus(x):
-    return torch.logaddexp(x, torch.zeros_like(x))
-'''
-
-COMPONENTS = '''
-from mypkg.softplus import softplus, softplus_backward, torch_softplus
-from torchref.testing import Component, register
-from torchref.testing import strategies as S
-
-register(Component("Softplus", softplus, torch_softplus, S.elementwise_case,
-                   backward=softplus_backward))
-'''
-
-TESTS = '''
-import numpy as np
-from mypkg.softplus import softplus, softplus_backward, torch_softplus
-from torchref.testing import gradcheck
-from torchref.testing import strategies as S
-
-
-def test_softplus_parity(parity):
-    parity(softplus, torch_softplus, S.elementwise_case, backward=softplus_backward)
-
-
-def test_softplus_gradcheck():
-    x = np.linspace(-3, 3, 12).reshape(3, 4)
-    gradcheck(lambda x: softplus(x).sum(), x,
-              lambda x: softplus_backward(np.ones_like(x), x)).raise_if_failed()
-'''
+README = (ROOT / "README.md").read_text()
+# the user project of the README's "Verify your own component": every ``` block whose first
+# line names a file of it (``# mypkg/softplus.py``), written as it stands
+FILES = dict(re.findall(r"^```\n# ((?:mypkg|tests)/\S+\.py)\n(.*?)^```", README, flags=re.S | re.M))
+# the README's planted bug: sigmoid(-x) for sigmoid(x) in softplus_backward
+RIGHT, WRONG = "np.exp(-np.logaddexp(0, -x))", "np.exp(-np.logaddexp(0, x))"
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -77,12 +39,15 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
 
 
 def write_project(project: Path, bug: bool) -> None:
-    (project / "mypkg").mkdir(parents=True, exist_ok=True)
+    for name, text in FILES.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text.replace(RIGHT, WRONG) if bug else text)
     (project / "mypkg" / "__init__.py").write_text("")
-    (project / "mypkg" / "softplus.py").write_text(SOFTPLUS.format(minus="" if bug else "-"))
-    (project / "mypkg" / "components.py").write_text(textwrap.dedent(COMPONENTS))
-    (project / "tests").mkdir(exist_ok=True)
-    (project / "tests" / "test_softplus.py").write_text(TESTS)
+
+
+def test_the_readme_holds_the_user_project() -> None:
+    assert set(FILES) == {"mypkg/softplus.py", "mypkg/components.py", "tests/test_softplus.py"}
+    assert FILES["mypkg/softplus.py"].count(RIGHT) == 1
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ shrinks to the smallest failing input.  The parity tests and
 ``python -m torchref.report`` both call ``run_parity``: a red report is a red
 test.  A user's own parity test is one call::
 
-    def test_leaky_relu(parity):                    # the fixture of parity_tests/conftest.py
+    def test_leaky_relu(parity):                    # the fixture of the torchref pytest plugin
         parity(scratch.leaky_relu.LeakyRelu, torchref.leaky_relu.LeakyRelu,
                S.leaky_relu_case, native=lambda slope, x: F.leaky_relu(x, slope))
 
@@ -267,14 +267,6 @@ def _compare(direction: str, quantity: str, reference: str, actual: Any, expecte
     return Comparison(direction, quantity, reference, *stats, True)
 
 
-def _native_notes(c: Component) -> list[str]:
-    """The known divergences a failure against ``c.native`` should mention."""
-    try:
-        source = inspect.getsource(c.native)
-    except (OSError, TypeError):
-        source = ""
-    return divergence_notes(c.name, getattr(c.native, "__name__", ""), source)
-
 
 def check_case(c: Component, case: Case, device: torch.device | str,
                dout_seed: int = 0) -> list[Comparison]:
@@ -309,7 +301,7 @@ def check_case(c: Component, case: Case, device: torch.device | str,
             if d in active:
                 out += [_compare(d, k, reference, their.get(k), v, where) for k, v in mine.items()]
     if native_failed := [x for x in out if x.reference == "native" and not x.passed]:
-        notes = "\n".join(_native_notes(c))
+        notes = "\n".join(divergence_notes(c.name, c.native))
         for x in native_failed if notes else ():
             x.message += "\n" + notes
     return out
@@ -338,6 +330,7 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
     ``stats.failure`` names (or which is raised, with ``raise_on_failure``).
     Uses the active hypothesis profile unless ``hypothesis_settings`` is given.
     """
+    __tracebackhide__ = True
     device = torch.device(device)
     stats = ParityStats(c.name, device.type, _dtype_name(dtype))
     for d, reason in c.skip.items():
@@ -347,6 +340,7 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
 
     @given(case=c.strategy(dtype), dout_seed=st.integers(0, 2**32 - 1))
     def parity_check(case: Case, dout_seed: int) -> None:
+        __tracebackhide__ = True        # pytest shows the message, not the harness's frames
         comparisons = check_case(c, case, device, dout_seed)
         stats.record(comparisons)
         bad = [x for x in comparisons if not x.passed]
@@ -356,7 +350,10 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
 
     # the active profile (the suite's ci/dev/thorough), never a deadline: the first
     # example pays for torch's and hypothesis's warm-up
-    parity_check = (hypothesis_settings or settings(settings.default, deadline=None))(parity_check)
+    # (and no explain phase: the lines it would list are the harness's own)
+    parity_check = (hypothesis_settings or settings(
+        settings.default, deadline=None,
+        phases=[p for p in settings.default.phases if p != Phase.explain]))(parity_check)
     try:
         parity_check()
     except Exception as exc:
@@ -385,6 +382,7 @@ def assert_parity(scratch_fn_or_layer: Any, torch_fn_or_module: Any,
     dtype (the strategy maker is called with each; a plain strategy runs once).
     A failure raises hypothesis's shrunk counterexample with the policy's message.
     """
+    __tracebackhide__ = True
     if component is None:
         component = Component(
             name or getattr(scratch_fn_or_layer, "__name__", "component"), scratch_fn_or_layer,

@@ -91,6 +91,7 @@ The measurements behind the rows:
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -181,10 +182,14 @@ KNOWN_DIVERGENCES: tuple[Divergence, ...] = (
 )
 
 
-def divergence_notes(*texts: str) -> list[str]:
-    """The ``KNOWN_DIVERGENCES`` rows whose keywords occur in any of ``texts`` (component
-    names, the native reference's name or source), each as one line for a failure message."""
-    haystack = " ".join(texts).lower()
+def divergence_notes(name: str, native: Any = None) -> list[str]:
+    """The ``KNOWN_DIVERGENCES`` rows whose keywords occur in a component's ``name`` or in its
+    ``native`` reference (its name or source), each as one line for a failure message."""
+    try:
+        source = inspect.getsource(native) if native is not None else ""
+    except (OSError, TypeError):
+        source = ""
+    haystack = " ".join((name, getattr(native, "__name__", ""), source)).lower()
     return [f"note: the native reference is known to differ here ({d.name}): {d.what}; "
             f"{d.advice} (torchref.tolerance.KNOWN_DIVERGENCES)"
             for d in KNOWN_DIVERGENCES if any(k in haystack for k in d.keywords)]
