@@ -24,7 +24,7 @@ endif
 # each requirement quoted for the shell (a spec such as torch>=2.2 holds a '>')
 QUOTED_SPEC := $(foreach r,$(TORCH_SPEC),'$(r)')
 
-.PHONY: setup setup-vision test demo bench lint format clean FORCE
+.PHONY: setup setup-vision test test-wheel demo bench lint format clean FORCE
 
 # Rewritten only when the spec changes, so that the stamp below is out of date exactly then.
 $(SPEC_FILE): FORCE
@@ -48,6 +48,9 @@ setup-vision:  ## torch and torchvision as a matching pair (VISION_SPEC; a 3 GB 
 
 test: $(STAMP)  ## the parity suite (hypothesis profile: TORCHREF_HYPOTHESIS_PROFILE=ci|dev|thorough)
 	$(PY) -m pytest parity_tests
+
+test-wheel: $(STAMP)  ## build the wheel, install it in a new venv, run a user project on it
+	TORCHREF_WHEEL_TEST=1 $(PY) -m pytest parity_tests/test_wheel.py
 
 demo: $(STAMP)  ## the side-by-side parity report and a short scratch-vs-torch training run
 	$(PY) scripts/demo.py

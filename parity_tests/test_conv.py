@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import scratch.layers as sl
 import torchref.layers as tl
-from parity_tests.conftest import NO_CUDA
 from torchref.testing import strategies as S
+from torchref.testing.plugin import NO_CUDA
 from torchref.tolerance import assert_close, tf32_enabled
 
 

@@ -19,7 +19,8 @@ import torchref.optim as to
 from parity_tests.model_checks import assert_same_params
 from scratch.data import load_digits
 from scratch.gradient import gradcheck
-from scratch.models_seq import LSTMClassifier, make_sequence_model
+from scratch.models_seq import LSTMClassifier
+from scratch.training import make_sequence_model
 from torchref.parity import Case
 from torchref.testing import strategies as S
 from torchref.training import model_from_scratch

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import scratch.rnn as srnn
@@ -279,3 +279,26 @@ def test_backward_before_forward_and_a_wrong_dhs() -> None:
     layer.forward(np.zeros((2, 4, 2)))
     with pytest.raises(ValueError, match=r"^dout: expected shape \(2, 4, 3\)"):
         layer.backward(np.zeros((2, 4, 2)))
+
+
+@settings(max_examples=10)
+@given(n=st.integers(1, 3), h=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_cell_steps_match_their_mirrors(n: int, h: int, seed: int) -> None:
+    """One step of each cell: scratch.rnn's lesson functions equal torchref.rnn's (float64)."""
+    s, t = srnn, trnn
+    rng = np.random.default_rng(seed)
+    T = torch.from_numpy
+    h_prev, c_prev = rng.normal(size=(n, h)), rng.normal(size=(n, h))
+    for k, name in ((1, "rnn"), (4, "lstm"), (3, "gru")):
+        xw, Wh = rng.normal(size=(n, k * h)), rng.normal(size=(h, k * h))
+        bh = rng.normal(size=k * h)
+        if name == "rnn":
+            pairs = [(s.rnn_step(xw, h_prev, Wh), t.rnn_step(T(xw), T(h_prev), T(Wh)))]
+        elif name == "lstm":
+            pairs = zip(s.lstm_step(xw, h_prev, c_prev, Wh),
+                        t.lstm_step(T(xw), T(h_prev), T(c_prev), T(Wh)), strict=True)
+        else:
+            pairs = zip(s.gru_step(xw, h_prev, Wh, bh), t.gru_step(T(xw), T(h_prev), T(Wh), T(bh)),
+                        strict=True)
+        for a, b in pairs:
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-12, atol=1e-12, err_msg=name)

@@ -57,6 +57,13 @@ def check_targets(y_shape: Sequence[int], t_shape: Sequence[int], t_is_integer: 
     return False
 
 
+def check_batch_for_training(shape: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless a training batch has at least 2 samples."""
+    if shape[0] < 2:
+        raise ValueError(f"x: batch normalization in training needs at least 2 samples, "
+                         f"got shape {tuple(shape)}")
+
+
 def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value > 0``."""
     if not value > 0:

@@ -48,7 +48,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from scratch._arrays import as_float_array
 from scratch._checks import (
+    check_batch_for_training,
     check_dout,
     check_ndim,
     check_positive,
@@ -56,14 +58,6 @@ from scratch._checks import (
     check_same_shape,
     forward_cache,
 )
-from scratch.functions import as_float_array
-
-
-def check_batch_for_training(shape: tuple[int, ...]) -> None:
-    """Raise ``ValueError`` unless a training batch has at least 2 samples."""
-    if shape[0] < 2:
-        raise ValueError(f"x: batch normalization in training needs at least 2 samples, "
-                         f"got shape {tuple(shape)}")
 
 
 class BatchNormalization:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scratch._arrays import as_float_array
 from scratch._checks import (
     POOL_MODES,
     as_pair,
@@ -20,8 +21,7 @@ from scratch._checks import (
     forward_cache,
     pool_args,
 )
-from scratch.functions import as_float_array
-from scratch.im2col import col2im, im2col, pad_images, windows
+from scratch.im2col import _pad_images, _windows, col2im, im2col
 
 
 class Convolution:
@@ -103,7 +103,7 @@ class Pooling:
     ``OH = (H + 2 pad_h - pool_h) // stride_h + 1``.
 
     The K = pool_h * pool_w taps of every window are K strided views
-    ``a_k`` (N, C, OH, OW) of the input (``scratch.im2col.windows``), so both
+    ``a_k`` (N, C, OH, OW) of the input (``scratch.im2col._windows``), so both
     passes are a loop over the few taps with no im2col copy.
 
     Max: ``out = max_k a_k``.  Its derivative is 1 for the winning tap and 0
@@ -133,7 +133,7 @@ class Pooling:
         """The (N, C, pool_h, pool_w, OH, OW) window view of x, and (OH, OW)."""
         out_hw = conv_output_size(x.shape[2:], self.kernel, self.stride, self.pad)
         fill = -np.inf if self.mode == "max" else 0.0
-        return windows(pad_images(x, self.pad, fill), self.kernel, self.stride, out_hw), out_hw
+        return _windows(_pad_images(x, self.pad, fill), self.kernel, self.stride, out_hw), out_hw
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)

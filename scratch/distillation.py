@@ -80,9 +80,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from scratch._arrays import as_float_array, as_onehot, batch_size
 from scratch._checks import check_distillation_args, check_same_shape, forward_cache
-from scratch.functions import as_float_array, log_softmax, softmax
-from scratch.losses import as_onehot
+from scratch.functions import log_softmax, softmax
 
 
 def _prepare(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike,
@@ -93,7 +93,7 @@ def _prepare(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: Array
     t = np.asarray(teacher_logits)
     check_same_shape("student_logits", s.shape, "teacher_logits", t.shape)
     y = as_onehot(s, labels, "student_logits", "labels")
-    return s, t.astype(s.dtype, copy=False), y, (s.shape[0] if s.ndim == 2 else 1)
+    return s, t.astype(s.dtype, copy=False), y, batch_size(s)
 
 
 def distillation_terms(student_logits: ArrayLike, teacher_logits: ArrayLike,
@@ -128,6 +128,17 @@ def distillation_loss(student_logits: ArrayLike, teacher_logits: ArrayLike,
     T, alpha = float(temperature), float(alpha)
     kl, ce = distillation_terms(student_logits, teacher_logits, labels, T)
     return alpha * T**2 * kl + (1.0 - alpha) * ce
+
+
+def distillation_loss_backward(dout: ArrayLike, student_logits: ArrayLike,
+                               teacher_logits: ArrayLike, labels: ArrayLike,
+                               temperature: float = 2.0, alpha: float = 0.5) -> np.ndarray:
+    """dL/ds = dout [alpha T (softmax(s/T) - softmax(t/T)) + (1 - alpha)(softmax(s) - y)] / N
+    (the module docstring derives it); the teacher gets no gradient."""
+    s, t, y, n = _prepare(student_logits, teacher_logits, labels, temperature, alpha)
+    T, alpha = float(temperature), float(alpha)
+    q, p = softmax(s / T), softmax(t / T)
+    return dout * (alpha * T * (q - p) + (1 - alpha) * (softmax(s) - y)) / n
 
 
 class DistillationLoss:

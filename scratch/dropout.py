@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch._arrays import as_float_array
 from scratch._checks import check_rate, check_same_shape
-from scratch.functions import as_float_array
 
 
 class Dropout:

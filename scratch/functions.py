@@ -23,13 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-
-def as_float_array(x: ArrayLike) -> np.ndarray:
-    """Return ``x`` as an array; floating dtypes are kept, others become float64."""
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    return x
+from scratch._arrays import as_float_array
 
 
 def step_function(x: ArrayLike) -> np.ndarray:
@@ -134,3 +128,16 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> np.ndarray:
     x = as_float_array(x)
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# ---- the hand-derived backward of softmax and log_softmax: dout -> dL/dx ----------------------
+
+def softmax_backward(dout: ArrayLike, x: ArrayLike, axis: int = -1) -> np.ndarray:
+    """``ds_i/dx_j = s_i (delta_ij - s_j)``  =>  ``dx = s * (dout - sum(dout * s))``."""
+    s = softmax(x, axis=axis)
+    return s * (dout - np.sum(dout * s, axis=axis, keepdims=True))
+
+
+def log_softmax_backward(dout: ArrayLike, x: ArrayLike, axis: int = -1) -> np.ndarray:
+    """``d log s_i / dx_j = delta_ij - s_j``  =>  ``dx = dout - s * sum(dout)``."""
+    return dout - softmax(x, axis=axis) * np.sum(dout, axis=axis, keepdims=True)

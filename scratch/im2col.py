@@ -44,7 +44,7 @@ from numpy.lib.stride_tricks import as_strided
 from scratch._checks import as_pair, check_ndim, conv_output_size
 
 
-def pad_images(x: np.ndarray, pad: tuple[int, int], fill: float = 0.0) -> np.ndarray:
+def _pad_images(x: np.ndarray, pad: tuple[int, int], fill: float = 0.0) -> np.ndarray:
     """(N, C, H, W) -> (N, C, H + 2 pad_h, W + 2 pad_w), the border filled with ``fill``.
 
     Returns x itself (no copy) when there is no padding.
@@ -58,7 +58,7 @@ def pad_images(x: np.ndarray, pad: tuple[int, int], fill: float = 0.0) -> np.nda
     return out
 
 
-def windows(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+def _windows(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
             out_hw: tuple[int, int]) -> np.ndarray:
     """A read-only strided view (N, C, FH, FW, OH, OW) of every window of ``x_pad``.
 
@@ -87,7 +87,7 @@ def im2col(x: np.ndarray, filter_h: int, filter_w: int, stride: int | Sequence[i
     as_pair("filter size", kernel, 1)
     out_hw = conv_output_size(x.shape[2:], kernel, stride, pad)
     n, c = x.shape[:2]
-    view = windows(pad_images(x, pad), kernel, stride, out_hw)
+    view = _windows(_pad_images(x, pad), kernel, stride, out_hw)
     return view.reshape(n, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1])  # the one copy
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch._arrays import as_float_array, as_onehot
 from scratch._checks import check_dout, check_ndim, forward_cache
 from scratch.batchnorm import BatchNormalization as BatchNormalization  # re-export
 from scratch.distillation import DistillationLoss as DistillationLoss  # re-export
 from scratch.dropout import Dropout as Dropout  # re-export
-from scratch.functions import as_float_array, sigmoid, softmax
-from scratch.losses import as_onehot, softmax_cross_entropy
+from scratch.functions import sigmoid, softmax
+from scratch.losses import softmax_cross_entropy
 
 
 class Affine:

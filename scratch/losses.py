@@ -25,24 +25,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scratch._checks import check_same_shape, check_targets
-from scratch.functions import as_float_array, log_softmax
-
-
-def as_onehot(y: np.ndarray, t: ArrayLike, y_name: str = "y",
-              t_name: str = "t") -> np.ndarray:
-    """Validate ``t`` against scores ``y`` and return it as rows of y's shape and dtype."""
-    t = np.asarray(t)
-    is_int = bool(np.issubdtype(t.dtype, np.integer))
-    t_min = int(t.min()) if is_int and t.size else None
-    t_max = int(t.max()) if is_int and t.size else None
-    if check_targets(y.shape, t.shape, is_int, t_min, t_max, y_name, t_name):
-        return np.eye(y.shape[-1], dtype=y.dtype)[t]
-    return t.astype(y.dtype, copy=False)
-
-
-def _batch_size(y: np.ndarray) -> int:
-    return y.shape[0] if y.ndim == 2 else 1
+from scratch._arrays import as_float_array, as_onehot, batch_size
+from scratch._checks import check_same_shape
+from scratch.functions import log_softmax, softmax
 
 
 def mean_squared_error(y: ArrayLike, t: ArrayLike) -> np.ndarray:
@@ -54,7 +39,7 @@ def mean_squared_error(y: ArrayLike, t: ArrayLike) -> np.ndarray:
     y = as_float_array(y)
     t = np.asarray(t, dtype=y.dtype)
     check_same_shape("y", y.shape, "t", t.shape)
-    return 0.5 * np.sum((y - t) ** 2) / _batch_size(y)
+    return 0.5 * np.sum((y - t) ** 2) / batch_size(y)
 
 
 def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> np.ndarray:
@@ -67,7 +52,7 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> np.ndarray:
     y = as_float_array(y)
     t = as_onehot(y, t)
     logy = np.log(np.maximum(y, np.finfo(y.dtype).tiny))
-    return -np.sum(t * logy) / _batch_size(y)
+    return -np.sum(t * logy) / batch_size(y)
 
 
 def softmax_cross_entropy(logits: ArrayLike, t: ArrayLike) -> np.ndarray:
@@ -80,16 +65,33 @@ def softmax_cross_entropy(logits: ArrayLike, t: ArrayLike) -> np.ndarray:
     """
     a = as_float_array(logits)
     t = as_onehot(a, t, "logits", "t")
-    return -np.sum(t * log_softmax(a)) / _batch_size(a)
+    return -np.sum(t * log_softmax(a)) / batch_size(a)
 
 
-def __getattr__(name: str) -> object:
-    """``scratch.losses.distillation_loss`` lives in ``scratch.distillation``.
+# ---- the hand-derived backward of each loss: dout * dE/d(args) -------------------------------
 
-    Resolved lazily (PEP 562): ``scratch.distillation`` imports this module, so
-    a top-level import here would be circular.
-    """
-    if name in ("distillation_loss", "distillation_terms"):
-        from scratch import distillation
-        return getattr(distillation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def mean_squared_error_backward(dout: ArrayLike, y: ArrayLike,
+                                t: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``E = 1/(2N) sum (y - t)^2``  =>  ``dy = dout (y - t) / N``, ``dt = -dy``."""
+    y = as_float_array(y)
+    dy = dout * (y - np.asarray(t, dtype=y.dtype)) / batch_size(y)
+    return dy, -dy
+
+
+def cross_entropy_error_backward(dout: ArrayLike, y: ArrayLike, t: ArrayLike) -> np.ndarray:
+    """``E = -1/N sum t log max(y, tiny)``  =>  ``dy = -dout t / (N y)`` where y >= tiny, else 0
+    (below tiny the clamp is constant)."""
+    y = as_float_array(y)
+    t = as_onehot(y, t)
+    tiny = np.finfo(y.dtype).tiny
+    return np.where(y >= tiny, -dout * t / (batch_size(y) * np.maximum(y, tiny)),
+                    0).astype(y.dtype)
+
+
+def softmax_cross_entropy_backward(dout: ArrayLike, logits: ArrayLike,
+                                   t: ArrayLike) -> np.ndarray:
+    """``E = -1/N sum t log_softmax(a)``  =>  ``da = dout (softmax(a) sum_k t_k - t) / N``
+    (``(softmax(a) - t) / N`` for rows t summing to 1)."""
+    a = as_float_array(logits)
+    t = as_onehot(a, t, "logits", "t")
+    return dout * (softmax(a) * t.sum(axis=-1, keepdims=True) - t) / batch_size(a)

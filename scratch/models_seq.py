@@ -127,13 +127,3 @@ class LSTMClassifier:
         y = self.predict(x)
         labels = as_onehot(y, t).argmax(axis=-1)
         return float(np.mean(y.argmax(axis=-1) == labels))
-
-
-def make_sequence_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
-                        seed: int | None = None, dtype: type = np.float32,
-                        hidden: int = 64) -> LSTMClassifier:
-    """``--model lstm|gru|rnn`` of ``scripts/train.py``: images (C, H, W) read as H rows of W
-    pixels (C H rows when C > 1), the hidden state ``hidden`` wide."""
-    check_cell(name)
-    return LSTMClassifier(int(input_shape[-1]), int(np.ravel(hidden)[0]), n_classes, cell=name,
-                          seed=seed, dtype=dtype)

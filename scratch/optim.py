@@ -19,7 +19,7 @@ import numpy as np
 from scratch._checks import check_positive, check_rate
 
 
-def check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+def _check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
     """Raise ``ValueError`` when grads lacks a parameter or a shape differs."""
     missing = sorted(set(params) - set(grads))
     if missing:
@@ -30,7 +30,7 @@ def check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> 
                              f"got {np.shape(grads[key])}")
 
 
-def zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One zero array per parameter (an optimizer's initial state)."""
     return {key: np.zeros_like(p) for key, p in params.items()}
 
@@ -43,7 +43,7 @@ class SGD:
         self.lr = lr
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        _check_grads(params, grads)
         for key, p in params.items():
             p -= self.lr * grads[key]
 
@@ -66,9 +66,9 @@ class Momentum:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        _check_grads(params, grads)
         if self.v is None:
-            self.v = zeros_like(params)
+            self.v = _zeros_like(params)
         for key, p in params.items():
             self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
             p += self.v[key]
@@ -95,9 +95,9 @@ class Nesterov:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        _check_grads(params, grads)
         if self.v is None:
-            self.v = zeros_like(params)
+            self.v = _zeros_like(params)
         m = self.momentum
         for key, p in params.items():
             p += m * m * self.v[key] - (1 + m) * self.lr * grads[key]
@@ -123,9 +123,9 @@ class AdaGrad:
         self.h: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        _check_grads(params, grads)
         if self.h is None:
-            self.h = zeros_like(params)
+            self.h = _zeros_like(params)
         for key, p in params.items():
             self.h[key] += grads[key] * grads[key]
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
@@ -150,9 +150,9 @@ class RMSprop:
         self.h: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        _check_grads(params, grads)
         if self.h is None:
-            self.h = zeros_like(params)
+            self.h = _zeros_like(params)
         for key, p in params.items():
             self.h[key] *= self.decay_rate
             self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
@@ -201,9 +201,9 @@ class Adam:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        _check_grads(params, grads)
         if self.m is None:
-            self.m, self.v = zeros_like(params), zeros_like(params)
+            self.m, self.v = _zeros_like(params), _zeros_like(params)
         self.iter += 1
         lr_t = self.lr * (1.0 - self.beta2 ** self.iter) ** 0.5 / (1.0 - self.beta1 ** self.iter)
         for key, p in params.items():

@@ -51,7 +51,7 @@ def _project(xs: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> np.n
     return out.reshape(*xs.shape[:2], W.shape[1])
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def _sigmoid(x: np.ndarray) -> np.ndarray:
     """``sigmoid(x) = (1 + tanh(x / 2)) / 2``: the identity ``scratch.functions.sigmoid``
     computes with two exps and a where; one tanh here (it saturates, never overflows),
     which matters inside the time loop."""
@@ -170,9 +170,9 @@ def lstm_step(xw: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
     H = h_prev.shape[1]
     a = xw + h_prev @ Wh
     gates = np.empty_like(a)
-    gates[:, :2 * H] = sigmoid(a[:, :2 * H])
+    gates[:, :2 * H] = _sigmoid(a[:, :2 * H])
     gates[:, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])
-    gates[:, 3 * H:] = sigmoid(a[:, 3 * H:])
+    gates[:, 3 * H:] = _sigmoid(a[:, 3 * H:])
     i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
     c = f * c_prev + i * g
     return o * np.tanh(c), c, gates
@@ -263,7 +263,7 @@ def gru_step(xw: np.ndarray, h_prev: np.ndarray, Wh: np.ndarray,
     H = h_prev.shape[1]
     hw = h_prev @ Wh + bh
     gates = np.empty_like(hw)
-    gates[:, :2 * H] = sigmoid(xw[:, :2 * H] + hw[:, :2 * H])
+    gates[:, :2 * H] = _sigmoid(xw[:, :2 * H] + hw[:, :2 * H])
     r, z = gates[:, :H], gates[:, H:2 * H]
     hn = hw[:, 2 * H:]
     n = gates[:, 2 * H:] = np.tanh(xw[:, 2 * H:] + r * hn)

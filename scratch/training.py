@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from scratch._atomic import atomic_write, write_json_atomic
+from scratch.models_seq import LSTMClassifier, check_cell
 
-MODELS = ("mlp", "cnn")
+MODELS = ("mlp", "cnn", "lstm", "gru", "rnn")
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -71,7 +72,20 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
                         "stride": 1},
             hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
             dtype=dtype)
+    if name in ("lstm", "gru", "rnn"):
+        return make_sequence_model(name, input_shape, n_classes, seed=seed, dtype=dtype,
+                                   hidden=widths[0])
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+
+
+def make_sequence_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
+                        seed: int | None = None, dtype: type = np.float32,
+                        hidden: int = 64) -> LSTMClassifier:
+    """``--model lstm|gru|rnn`` of ``scripts/train.py``: images (C, H, W) read as H rows of W
+    pixels (C H rows when C > 1), the hidden state ``hidden`` wide."""
+    check_cell(name)
+    return LSTMClassifier(int(input_shape[-1]), int(np.ravel(hidden)[0]), n_classes, cell=name,
+                          seed=seed, dtype=dtype)
 
 
 def evaluate(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:

@@ -29,12 +29,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
 from scratch._atomic import write_text_atomic
 from torchref.device import DEFAULT_THREADS, set_threads, threads_line

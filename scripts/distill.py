@@ -42,8 +42,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
-
 import scratch.data
 import scratch.optim
 from scratch._atomic import atomic_write

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
 from scratch._atomic import atomic_write, write_text_atomic
 from scratch.data import DATASETS

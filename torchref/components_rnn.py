@@ -29,8 +29,8 @@ import torchref.models_seq as tms
 import torchref.optim as to
 import torchref.rnn as trnn
 import torchref.time_layers as ttl
-from torchref.components import NO_SECOND_ORDER, Component, inputs, model_runners, register
-from torchref.parity import Case, Sides, _dout
+from torchref.parity import Case, Component, Sides, _dout
+from torchref.registry import NO_SECOND_ORDER, inputs, model_runners, register
 
 KINDS = {"RNN": (srnn.TimeRNN, trnn.TimeRNN, torch.nn.RNN),
          "LSTM": (srnn.TimeLSTM, trnn.TimeLSTM, torch.nn.LSTM),

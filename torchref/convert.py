@@ -6,6 +6,11 @@ only code that transposes.  Values are copied exactly (no dtype change unless
 asked): a round trip scratch -> torch -> scratch gives bit-identical arrays.
 Batch-norm ``gamma_i``/``beta_i`` travel with the parameters, the running
 statistics and the layer settings with the model.
+
+Dependencies point one way: ``torchref.models`` and ``torchref.convnet`` import
+this module (their ``from_scratch`` builds the torch model and calls
+``load_mlp`` / ``load_convnet``); this module imports only ``scratch`` and
+``torchref.layers``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import torch
 import scratch.layers
 import scratch.models
 import torchref.layers
-import torchref.models
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -29,7 +33,7 @@ def params_to_numpy(params: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: to_numpy(v) for k, v in params.items()}
 
 
-def load_params(model: torchref.models.MLP, params: dict[str, np.ndarray]) -> None:
+def load_params(model: torch.nn.Module, params: dict[str, np.ndarray]) -> None:
     """Copy course-layout arrays (W, b, and gamma, beta if any) into a torch model."""
     for i, layer in enumerate(model.affines, start=1):
         W, b = params[f"W{i}"], params[f"b{i}"]
@@ -55,7 +59,7 @@ def regularisation_options(model: object) -> dict:
             "use_batchnorm": model.use_batchnorm}
 
 
-def mlp_options(model: scratch.models.MLP | torchref.models.MLP) -> dict:
+def mlp_options(model: object) -> dict:
     """The constructor options both MLPs share (sizes and weights excluded)."""
     return {"activation": model.activation, **regularisation_options(model)}
 
@@ -79,19 +83,21 @@ def bn_state_to_scratch(tmodel: torch.nn.Module, model: object) -> None:
         ours.running_var = to_numpy(theirs.running_var)
 
 
-def mlp_from_scratch(model: scratch.models.MLP, device: torch.device | str | None = None,
-                     dtype: torch.dtype | None = None) -> torchref.models.MLP:
-    """A ``torchref.models.MLP`` with the scratch model's options, weights and running statistics.
+def load_mlp(tmodel: torch.nn.Module, model: scratch.models.MLP) -> torch.nn.Module:
+    """Copy the scratch MLP's weights and running statistics into ``tmodel`` (built with the
+    same sizes and ``mlp_options``: ``torchref.models.MLP.from_scratch`` does both).
 
-    The dtype is kept unless given.  Dropout masks are not copied (they are
-    drawn per forward pass; set ``fixed_mask`` on both sides to share one).
+    Dropout masks are not copied (they are drawn per forward pass; set
+    ``fixed_mask`` on both sides to share one).
     """
-    if dtype is None:
-        dtype = torch.from_numpy(model.params["W1"][:0]).dtype
-    tmodel = torchref.models.MLP(model.sizes, dtype=dtype, device=device, **mlp_options(model))
     load_params(tmodel, model.params)
     bn_state_to_torch(model, tmodel)
     return tmodel
+
+
+def scratch_dtype(model: object) -> torch.dtype:
+    """The torch dtype of a scratch model's weights."""
+    return torch.from_numpy(model.params["W1"][:0]).dtype
 
 
 def copy_bn_settings(src: object, dst: object) -> None:
@@ -100,7 +106,7 @@ def copy_bn_settings(src: object, dst: object) -> None:
         setattr(dst, name, getattr(src, name))
 
 
-def mlp_to_scratch(model: torchref.models.MLP) -> scratch.models.MLP:
+def mlp_to_scratch(model: torch.nn.Module) -> scratch.models.MLP:
     """A ``scratch.models.MLP`` with the torch model's options, weights, dtype and statistics."""
     params = params_to_numpy(model.params)
     smodel = scratch.models.MLP(model.sizes, dtype=params["W1"].dtype, **mlp_options(model))
@@ -121,22 +127,16 @@ def copy_params(model: torch.nn.Module, params: dict[str, np.ndarray]) -> None:
             view.copy_(torch.as_tensor(params[key]).to(view))
 
 
-def convnet_from_scratch(model: scratch.models.SimpleConvNet,
-                         device: torch.device | str | None = None,
-                         dtype: torch.dtype | None = None) -> torchref.models.SimpleConvNet:
-    """A ``torchref.models.SimpleConvNet`` with the scratch model's options, weights and
-    running statistics (dtype kept unless given; dropout masks are not copied)."""
-    if dtype is None:
-        dtype = torch.from_numpy(model.params["W1"][:0]).dtype
-    tmodel = torchref.models.SimpleConvNet(model.input_dim, model.conv_param, model.hidden_size,
-                                           model.output_size, dtype=dtype, device=device,
-                                           **regularisation_options(model))
+def load_convnet(tmodel: torch.nn.Module,
+                 model: scratch.models.SimpleConvNet) -> torch.nn.Module:
+    """Copy the scratch SimpleConvNet's weights and running statistics into ``tmodel`` (built
+    with the same options: ``torchref.convnet.SimpleConvNet.from_scratch`` does both)."""
     copy_params(tmodel, model.params)
     bn_state_to_torch(model, tmodel)
     return tmodel
 
 
-def convnet_to_scratch(model: torchref.models.SimpleConvNet) -> scratch.models.SimpleConvNet:
+def convnet_to_scratch(model: torch.nn.Module) -> scratch.models.SimpleConvNet:
     """A ``scratch.models.SimpleConvNet`` with the torch model's options, weights, dtype and
     running statistics."""
     params = params_to_numpy(model.params)
@@ -224,15 +224,9 @@ def recurrent_to_scratch(module: torch.nn.Module) -> object:
                                                 stateful=module.stateful)
 
 
-def seq_classifier_from_scratch(model: object, device: torch.device | str | None = None,
-                                dtype: torch.dtype | None = None) -> torch.nn.Module:
-    """A ``torchref.models_seq.LSTMClassifier`` with the scratch model's cell and weights."""
-    import torchref.models_seq
-    if dtype is None:
-        dtype = torch.from_numpy(model.params["Wx"][:0]).dtype
-    tmodel = torchref.models_seq.LSTMClassifier(model.input_size, model.hidden_size,
-                                                model.output_size, cell=model.cell, dtype=dtype,
-                                                device=device)
+def load_seq_classifier(tmodel: torch.nn.Module, model: object) -> torch.nn.Module:
+    """Copy a scratch ``LSTMClassifier``'s weights into ``tmodel`` (built with the same sizes
+    and cell: ``torchref.models_seq.LSTMClassifier.from_scratch`` does both)."""
     copy_params(tmodel, model.params)
     return tmodel
 

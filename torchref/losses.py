@@ -55,15 +55,3 @@ def softmax_cross_entropy(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor
     is_int = check_target_tensor(a, t, "logits", "t")
     a, t = _batched(a, t, is_int)
     return F.cross_entropy(a, t.long() if is_int else t.to(a.dtype))
-
-
-def __getattr__(name: str) -> object:
-    """``torchref.losses.distillation_loss`` lives in ``torchref.distillation``.
-
-    Resolved lazily (PEP 562): ``torchref.distillation`` imports this module, so
-    a top-level import here would be circular.
-    """
-    if name in ("distillation_loss", "distillation_terms"):
-        from torchref import distillation
-        return getattr(distillation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

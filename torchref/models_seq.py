@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from scratch.models_seq import GATES, check_cell, check_sizes
+from torchref import convert
 from torchref.gradient import params_numerical_gradient
 from torchref.layers import Affine, SoftmaxWithLoss
 from torchref.rnn import TimeGRU, TimeLSTM, TimeRNN
@@ -110,9 +111,11 @@ class LSTMClassifier(nn.Module):
                      device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> LSTMClassifier:
         """The torch model with ``model``'s exact weights (see ``torchref.convert``)."""
-        from torchref.convert import seq_classifier_from_scratch
-        return seq_classifier_from_scratch(model, device=device, dtype=dtype)
+        if dtype is None:
+            dtype = torch.from_numpy(model.params["Wx"][:0]).dtype
+        tmodel = cls(model.input_size, model.hidden_size, model.output_size, cell=model.cell,
+                     dtype=dtype, device=device)
+        return convert.load_seq_classifier(tmodel, model)
 
     def to_scratch(self) -> scratch.models_seq.LSTMClassifier:
-        from torchref.convert import seq_classifier_to_scratch
-        return seq_classifier_to_scratch(self)
+        return convert.seq_classifier_to_scratch(self)

@@ -12,7 +12,7 @@ shrinks to the smallest failing input.  The parity tests and
 ``python -m torchref.report`` both call ``run_parity``: a red report is a red
 test.  A user's own parity test is one call::
 
-    def test_leaky_relu(parity):                    # the fixture of parity_tests/conftest.py
+    def test_leaky_relu(parity):                    # the fixture of the torchref pytest plugin
         parity(scratch.leaky_relu.LeakyRelu, torchref.leaky_relu.LeakyRelu,
                S.leaky_relu_case, native=lambda slope, x: F.leaky_relu(x, slope))
 
@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from torchref.device import available_devices
-from torchref.tolerance import assert_close, tolerance
+from torchref.tolerance import assert_close, divergence_notes, first_difference, tolerance
 
 DIRECTIONS = ("forward", "backward")
 Sides = tuple[dict[str, Any], dict[str, Any]]   # (forward outputs, gradients), keyed by name
@@ -138,13 +138,17 @@ class ParityStats:
         return all(s.passed for s in self.directions.values())
 
     def record(self, comparisons: Sequence[Comparison]) -> None:
+        """Add one example's comparisons; a direction's ``failure`` is the first failing
+        comparison of the latest failing example (hypothesis replays the shrunk one last)."""
         self.examples += 1
+        failed: set[str] = set()
         for c in comparisons:
             s = self.directions[c.direction]
             s.compared += 1
             s.max_abs, s.max_rel = max(s.max_abs, c.max_abs), max(s.max_rel, c.max_rel)
             s.max_ratio = max(s.max_ratio, c.ratio)
-            if not c.passed and s.passed:
+            if not c.passed and c.direction not in failed:
+                failed.add(c.direction)
                 s.passed, s.failure = False, c.message
 
 
@@ -257,8 +261,11 @@ def _compare(direction: str, quantity: str, reference: str, actual: Any, expecte
     try:
         assert_close(a, e, msg=label)
     except AssertionError as exc:
-        return Comparison(direction, quantity, reference, *stats, False, str(exc))
+        first = first_difference(a, e)
+        msg = f"{label}: {first}\n{exc}" if first else str(exc)
+        return Comparison(direction, quantity, reference, *stats, False, msg)
     return Comparison(direction, quantity, reference, *stats, True)
+
 
 
 def check_case(c: Component, case: Case, device: torch.device | str,
@@ -293,6 +300,10 @@ def check_case(c: Component, case: Case, device: torch.device | str,
         for d, mine, their in zip(DIRECTIONS, ours, theirs, strict=True):
             if d in active:
                 out += [_compare(d, k, reference, their.get(k), v, where) for k, v in mine.items()]
+    if native_failed := [x for x in out if x.reference == "native" and not x.passed]:
+        notes = "\n".join(divergence_notes(c.name, c.native))
+        for x in native_failed if notes else ():
+            x.message += "\n" + notes
     return out
 
 
@@ -319,27 +330,36 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
     ``stats.failure`` names (or which is raised, with ``raise_on_failure``).
     Uses the active hypothesis profile unless ``hypothesis_settings`` is given.
     """
+    __tracebackhide__ = True
     device = torch.device(device)
     stats = ParityStats(c.name, device.type, _dtype_name(dtype))
     for d, reason in c.skip.items():
         stats.directions[d].skipped = reason
 
+    failing: list[str] = []     # the last failing input: hypothesis replays the shrunk one last
+
     @given(case=c.strategy(dtype), dout_seed=st.integers(0, 2**32 - 1))
     def parity_check(case: Case, dout_seed: int) -> None:
+        __tracebackhide__ = True        # pytest shows the message, not the harness's frames
         comparisons = check_case(c, case, device, dout_seed)
         stats.record(comparisons)
         bad = [x for x in comparisons if not x.passed]
         if bad:
+            failing[:] = [f"{case!r}, dout_seed={dout_seed}"]
             raise AssertionError("\n".join(dict.fromkeys(x.message for x in bad)))
 
     # the active profile (the suite's ci/dev/thorough), never a deadline: the first
     # example pays for torch's and hypothesis's warm-up
-    parity_check = (hypothesis_settings or settings(settings.default, deadline=None))(parity_check)
+    # (and no explain phase: the lines it would list are the harness's own)
+    parity_check = (hypothesis_settings or settings(
+        settings.default, deadline=None,
+        phases=[p for p in settings.default.phases if p != Phase.explain]))(parity_check)
     try:
         parity_check()
     except Exception as exc:
         notes = "\n".join(getattr(exc, "__notes__", []))
-        stats.failure = f"{type(exc).__name__}: {exc}\n{notes}".strip()
+        shrunk = f"shrunk failing input: {failing[0]}\n" if failing else ""
+        stats.failure = f"{shrunk}{type(exc).__name__}: {exc}\n{notes}".strip()
         for s in stats.directions.values():
             if s.passed and not s.skipped and not s.compared:
                 s.passed, s.failure = False, stats.failure
@@ -362,6 +382,7 @@ def assert_parity(scratch_fn_or_layer: Any, torch_fn_or_module: Any,
     dtype (the strategy maker is called with each; a plain strategy runs once).
     A failure raises hypothesis's shrunk counterexample with the policy's message.
     """
+    __tracebackhide__ = True
     if component is None:
         component = Component(
             name or getattr(scratch_fn_or_layer, "__name__", "component"), scratch_fn_or_layer,

@@ -202,3 +202,29 @@ class TimeGRU(_Recurrent, nn.GRU):
     @property
     def dbh(self) -> torch.Tensor | None:
         return self.bias_hh_l0.grad
+
+
+# ---- one time step of each cell: torch ops, autograd for the backward (scratch.rnn's lessons) ----
+
+def rnn_step(xw: torch.Tensor, h_prev: torch.Tensor, Wh: torch.Tensor) -> torch.Tensor:
+    """Mirror of ``scratch.rnn.rnn_step``: ``tanh(xw + h_{t-1} Wh)``."""
+    return torch.tanh(torch.addmm(xw, h_prev, Wh))
+
+
+def lstm_step(xw: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor, Wh: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mirror of ``scratch.rnn.lstm_step``: (h_t, c_t, gates [i, f, g, o])."""
+    a_i, a_f, a_g, a_o = torch.addmm(xw, h_prev, Wh).chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_o)
+    c = f * c_prev + i * g
+    return o * torch.tanh(c), c, torch.cat([i, f, g, o], dim=1)
+
+
+def gru_step(xw: torch.Tensor, h_prev: torch.Tensor, Wh: torch.Tensor, bh: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mirror of ``scratch.rnn.gru_step``: (h_t, gates [r, z, n], h_{t-1} W_hn + b_hn)."""
+    x_r, x_z, x_n = xw.chunk(3, dim=1)
+    h_r, h_z, h_n = torch.addmm(bh, h_prev, Wh).chunk(3, dim=1)
+    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return n + z * (h_prev - n), torch.cat([r, z, n], dim=1), h_n
