@@ -40,6 +40,9 @@ Knowledge distillation
     ``distillation_case``.
 IDX files
     ``IDX_CODES``, ``idx_arrays``, ``idx_bytes`` (a helper).
+Recurrent layers (``_strategies_rnn``)
+    ``lengths``, ``rnn_params``, ``rnn_case``, ``nonfinite_sequence``, ``embedding_case``,
+    ``time_affine_case``, ``time_targets_case``, ``clip_grads_case``, ``lstm_classifier_case``.
 """
 
 from torchref.testing._strategies_arrays import (
