@@ -65,13 +65,13 @@ def test_model_and_optimizer_errors() -> None:
             cls([5, 2], activation="tanh")
         with pytest.raises(ValueError, match="weight_init_std: expected a number"):
             cls([5, 2], weight_init_std="glorot")
-    with pytest.raises(ValueError, match="lr: expected a positive number"):
+    with pytest.raises(ValueError, match="lr: expected a positive finite number"):
         so.SGD(lr=0)
     with pytest.raises(ValueError, match=r"grads: missing entries for parameters \['b'\]"):
         so.SGD().update({"W": np.ones(2), "b": np.ones(2)}, {"W": np.ones(2)})
     with pytest.raises(ValueError, match=r"grads\['W'\]: expected shape \(2,\)"):
         so.SGD().update({"W": np.ones(2)}, {"W": np.ones(3)})
-    with pytest.raises(ValueError, match="h: expected a positive number"):
+    with pytest.raises(ValueError, match="h: expected a positive finite number"):
         numerical_gradient(np.sum, np.ones(2), h=0)
 
 

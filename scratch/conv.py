@@ -14,6 +14,7 @@ import numpy as np
 from scratch._checks import (
     POOL_MODES,
     as_pair,
+    check_batch,
     check_dout,
     check_ndim,
     conv_output_size,
@@ -70,6 +71,7 @@ class Convolution:
         if x.ndim != 4 or x.shape[1] != c:
             raise ValueError(f"x: expected shape (N, {c}, H, W) for W {self.W.shape}, "
                              f"got {x.shape}")
+        check_batch("x", x.shape)
         oh, ow = conv_output_size(x.shape[2:], (fh, fw), self.stride, self.pad)
         self.x_shape = x.shape
         self.col = im2col(x, fh, fw, self.stride, self.pad)          # (N, K, L)
@@ -138,6 +140,7 @@ class Pooling:
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
         check_ndim("x", x.shape, (4,))
+        check_batch("x", x.shape)
         self.x_shape = x.shape
         win, _ = self.taps(x)
         kh, kw = self.kernel

@@ -80,9 +80,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scratch._checks import check_distillation_args, check_same_shape, forward_cache
+from scratch._checks import (
+    check_distillation_args,
+    check_same_shape,
+    check_scalar_dout,
+    forward_cache,
+)
 from scratch.functions import as_float_array, log_softmax, softmax
-from scratch.losses import as_onehot
+from scratch.losses import _picked, as_onehot, check_distribution_rows
 
 
 def _prepare(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike,
@@ -93,6 +98,7 @@ def _prepare(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: Array
     t = np.asarray(teacher_logits)
     check_same_shape("student_logits", s.shape, "teacher_logits", t.shape)
     y = as_onehot(s, labels, "student_logits", "labels")
+    check_distribution_rows(y, "labels")
     return s, t.astype(s.dtype, copy=False), y, (s.shape[0] if s.ndim == 2 else 1)
 
 
@@ -108,7 +114,9 @@ def distillation_terms(student_logits: ArrayLike, teacher_logits: ArrayLike,
     T = float(temperature)
     log_p, log_q = log_softmax(t / T), log_softmax(s / T)
     kl = np.sum(np.exp(log_p) * (log_p - log_q)) / n
-    ce = -np.sum(y * log_softmax(s)) / n
+    log_s = log_softmax(s)
+    picked = _picked(log_s, labels)        # integer labels select (as torch's cross_entropy)
+    ce = -np.sum(y * log_s if picked is None else picked) / n
     return kl, ce
 
 
@@ -159,12 +167,13 @@ class DistillationLoss:
                 labels: ArrayLike) -> np.ndarray:
         T, alpha = self.temperature, self.alpha
         s, t, self.t, self.n = _prepare(student_logits, teacher_logits, labels, T, alpha)
-        self.soft_loss, self.hard_loss = distillation_terms(s, t, self.t, T)
+        self.soft_loss, self.hard_loss = distillation_terms(s, t, labels, T)
         self.q, self.p, self.y = softmax(s / T), softmax(t / T), softmax(s)
         self.loss = alpha * T**2 * self.soft_loss + (1.0 - alpha) * self.hard_loss
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         forward_cache(self, "q")
+        check_scalar_dout(self, dout)
         T, alpha = self.temperature, self.alpha
         return dout * (alpha * T * (self.q - self.p) + (1.0 - alpha) * (self.y - self.t)) / self.n
