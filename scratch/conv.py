@@ -171,8 +171,8 @@ class Pooling:
             target = dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]   # tap k of every window
             if self.mode == "avg":
                 target += dout / (kh * kw)
-            elif disjoint:
-                np.multiply(dout, self.arg == k, out=target)
+            elif disjoint:     # select, not multiply: an infinite dout would give inf * 0 = NaN
+                np.copyto(target, np.where(self.arg == k, dout, 0))
             else:
-                target += dout * (self.arg == k)
+                target += np.where(self.arg == k, dout, 0)
         return dx[:, :, ph:ph + h, pw:pw + w]

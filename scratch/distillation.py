@@ -149,6 +149,9 @@ class DistillationLoss:
         dx = dout * [alpha * T * (q - p) + (1 - alpha) * (softmax(s) - y)] / N
 
     with q = softmax(s/T), p = softmax(t/T).  No gradient reaches the teacher.
+    ``dout`` multiplies each weight first, ``(dout alpha) T (q - p) + (dout (1 - alpha))
+    (softmax(s) - y)``, as autograd does: an infinite dout at alpha = 0 gives NaN
+    (``inf * 0``) there, as in torch.  Label rows must be probability distributions.
     """
 
     def __init__(self, temperature: float = 2.0, alpha: float = 0.5) -> None:
@@ -176,4 +179,5 @@ class DistillationLoss:
         forward_cache(self, "q")
         check_scalar_dout(self, dout)
         T, alpha = self.temperature, self.alpha
-        return dout * (alpha * T * (self.q - self.p) + (1.0 - alpha) * (self.y - self.t)) / self.n
+        soft, hard = dout * alpha, dout * (1.0 - alpha)
+        return (soft * T * (self.q - self.p) + hard * (self.y - self.t)) / self.n

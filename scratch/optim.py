@@ -98,7 +98,10 @@ class Momentum(Optimizer):
         if self.v is None:
             self.v = zeros_like(params)
         for key, p in params.items():
-            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            # momentum 0 is plain SGD, as in torch (which keeps no buffer then): 0 * v would
+            # turn an infinite velocity into NaN
+            decayed = self.momentum * self.v[key] if self.momentum else 0.0
+            self.v[key] = decayed - self.lr * grads[key]
             p += self.v[key]
 
 
@@ -128,8 +131,9 @@ class Nesterov(Optimizer):
             self.v = zeros_like(params)
         m = self.momentum
         for key, p in params.items():
-            p += m * m * self.v[key] - (1 + m) * self.lr * grads[key]
-            self.v[key] = m * self.v[key] - self.lr * grads[key]
+            decayed = m * self.v[key] if m else 0.0     # momentum 0: plain SGD (see Momentum)
+            p += m * decayed - (1 + m) * self.lr * grads[key]
+            self.v[key] = decayed - self.lr * grads[key]
 
 
 class AdaGrad(Optimizer):

@@ -103,10 +103,14 @@ def mse_vjp(dout: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray,
 
 
 def cross_entropy_vjp(dout: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """E = -1/N sum t log max(y, tiny)  =>  dy = -t / (N y) where y >= tiny, else 0."""
-    t = sloss.as_onehot(y, t)
+    """E = -1/N sum t log max(y, tiny)  =>  dy = -t / (N y) where y >= tiny, else 0.
+
+    Integer labels select (``-dout`` at the label, 0 elsewhere, as ``nll_loss``), rows multiply.
+    """
+    rows = sloss.as_onehot(y, t)
     tiny = np.finfo(y.dtype).tiny
-    return np.where(y >= tiny, -dout * t / (_batch(y) * np.maximum(y, tiny)), 0).astype(y.dtype)
+    dlogy = -dout * rows if np.asarray(t).dtype.kind == "f" else np.where(rows != 0, -dout, 0)
+    return np.where(y >= tiny, dlogy / (_batch(y) * np.maximum(y, tiny)), 0).astype(y.dtype)
 
 
 def softmax_cross_entropy_vjp(dout: np.ndarray, a: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -130,7 +134,8 @@ for _c in (
                                                                 torch.sigmoid(x)),
               skip={"backward": NO_SECOND_ORDER}, group="functions"),
     Component("relu", sf.relu, tf.relu, inputs("elementwise_case"), native=torch.relu,
-              backward=lambda dout, x: dout * sf.relu_grad(x), group="functions"),
+              backward=lambda dout, x: np.where(sf.relu_grad(x) != 0, dout, 0).astype(x.dtype),
+              group="functions"),
     Component("relu_grad", sf.relu_grad, tf.relu_grad, inputs("elementwise_case"),
               native=lambda x: torch.ops.aten.threshold_backward(torch.ones_like(x), x, 0),
               skip={"backward": NO_SECOND_ORDER}, group="functions"),
@@ -248,7 +253,8 @@ def distillation_vjp(dout: np.ndarray, s: np.ndarray, t: np.ndarray, labels: np.
     """dL/ds = [alpha T (softmax(s/T) - softmax(t/T)) + (1 - alpha)(softmax(s) - y)] / N."""
     T, y = temperature, sloss.as_onehot(s, labels)
     q, p = sf.softmax(s / T), sf.softmax(t.astype(s.dtype) / T)
-    return dout * (alpha * T * (q - p) + (1 - alpha) * (sf.softmax(s) - y)) / _batch(s)
+    soft, hard = dout * alpha, dout * (1 - alpha)      # dout weights each term (autograd's order)
+    return (soft * T * (q - p) + hard * (sf.softmax(s) - y)) / _batch(s)
 
 
 def distillation_recipe(s: torch.Tensor, t: torch.Tensor, labels: torch.Tensor,

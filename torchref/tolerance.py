@@ -82,6 +82,60 @@ Known divergences (documented, not covered by widening a row):
   The few-step optimizer tests use eps = 1e-7; the 50-step MLP test runs them
   in float64 with eps >= 1e-3 and beta2/decay_rate >= 0.9 (with beta2 near 0
   Adam's step is lr * sign(g), which rounding flips near g = 0).
+
+Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite.py``):
+
+* Non-finite values.  NaN positions compare equal (``equal_nan=True``); an inf
+  must match an inf of the same sign; a NaN on one side only is a failure.  The
+  scratch side follows torch where a mask *selects* (``torch.where``): ``Relu``
+  (forward and backward), ``relu_grad`` (1 at NaN, as ``threshold_backward``),
+  the loss of integer labels (a label picks its log-probability, as
+  ``nll_loss``/``cross_entropy``: a -inf logit elsewhere leaves it finite, while
+  one-hot rows multiply, ``0 * -inf = NaN``, on both sides as in torch).  Where
+  torch *multiplies* (dropout's mask, leaky_relu's slope, the softmax and
+  distillation gradients), scratch multiplies too.  The input makers draw
+  +inf/-inf/NaN (``nonfinite=True``, ``torchref.testing._nonfinite``) in the
+  inputs and in the upstream gradient of every component except where torch's
+  own result is implementation-specific, which is not drawn:
+  - Convolution (and SimpleConvNet): torch's CPU/cuDNN kernels pick algorithms
+    (im2col+GEMM, Winograd, FFT, blocked direct) whose transforms combine
+    inputs before the product, so one inf can become NaN in outputs a direct
+    sum would give +-inf; which outputs depends on the algorithm.
+  - Max pooling where a window holds -inf and the real pixels are all -inf
+    (documented in ``scratch.conv.Pooling``) is not drawn; NaN, +inf and a
+    single -inf are.
+  - Batch normalization in training: one non-finite entry makes its column's
+    mean and variance NaN on both sides, but torch's fused kernel folds the
+    statistics differently in the backward pass; not drawn.
+* Targets that are not distributions.  ``SoftmaxWithLoss`` and
+  ``DistillationLoss`` (and ``distillation_loss``), whose hand-derived backward
+  ``softmax - t`` holds only for rows summing to 1, refuse target rows that are
+  not probability distributions (an entry < 0, or a row sum off 1 by more than
+  ``4 C eps`` of the dtype, NaN included): a ``ValueError`` naming ``t`` /
+  ``labels`` on both sides.  ``softmax_cross_entropy`` and
+  ``cross_entropy_error`` (functions) accept any rows: their documented
+  gradients are exact for them.
+* Empty batches (N = 0): every layer or loss that reduces or indexes over the
+  batch (Affine, Convolution, Pooling, BatchNormalization, the losses,
+  SoftmaxWithLoss, DistillationLoss, the models) raises ``ValueError`` naming its
+  argument on both sides.  Native torch returns NaN for a mean loss over no
+  samples (with a warning) and an empty tensor for a layer; element-wise
+  functions and layers (relu, sigmoid, Dropout, ...) map an empty batch to an
+  empty batch, as torch does.
+* Numbers.  NumPy integers are accepted wherever Python ints are (sizes,
+  stride, pad, pool sizes); a bool, a float or a string there is an error.
+  Float hyper-parameters (lr, eps, momentum, betas, decay_rate, ratio,
+  weight_decay_lambda, temperature, alpha) must be finite real numbers in their
+  range; ``temperature`` also needs a finite ``1/temperature`` (1e-310 is
+  refused).  An optimizer update validates every key, shape and dtype before it
+  changes a parameter or its state (non-finite gradient *values* are accepted,
+  as in ``torch.optim``: they reach the parameters).  The set of parameter keys
+  is fixed by the first update on both sides: another set is a ``ValueError``
+  naming the keys added and missing; the same keys in another order, or a new
+  tensor for a key, keep each key's state.
+* Layer contract: ``backward`` before ``forward`` is a ``RuntimeError``; a
+  ``dout`` of another shape than the forward output a ``ValueError`` (never
+  broadcast); a loss layer's ``dout`` must be a scalar.
 """
 
 from __future__ import annotations
@@ -162,6 +216,8 @@ def assert_close(actual: Any, expected: Any, *, mode: str | None = None,
                  msg: str | None = None) -> None:
     """``torch.testing.assert_close`` with the policy's rtol/atol.
 
+    NaN positions compare equal (a NaN on one side only fails), infinities must
+    match exactly, sign included (see "Non-finite values" in the policy).
     Arrays and tensors are compared on the CPU; the dtypes must agree (a
     float32 result is not compared against float64 silently).  The mode comes
     from the expected dtype unless given.
@@ -169,7 +225,7 @@ def assert_close(actual: Any, expected: Any, *, mode: str | None = None,
     a, e = to_tensor(actual), to_tensor(expected)
     tol = tolerance(e.dtype, mode)
     torch.testing.assert_close(
-        a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=False,
+        a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=True,
         msg=(lambda m: f"{msg + ': ' if msg else ''}{m}\n(tolerance mode {tol.mode}: "
                        f"rtol={tol.rtol}, atol={tol.atol}; {tol.reason})"))
 
