@@ -87,26 +87,31 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
 
 * Non-finite values.  NaN positions compare equal (``equal_nan=True``); an inf
   must match an inf of the same sign; a NaN on one side only is a failure.  The
-  scratch side follows torch where a mask *selects* (``torch.where``): ``Relu``
-  (forward and backward), ``relu_grad`` (1 at NaN, as ``threshold_backward``),
+  scratch side follows torch where torch *selects* (``torch.where``, scatter):
+  ``Relu`` forward and backward (``x * mask`` would give ``-inf * 0 = NaN``),
+  ``relu_grad`` (1 at NaN, as ``threshold_backward``), the max-pool backward,
   the loss of integer labels (a label picks its log-probability, as
-  ``nll_loss``/``cross_entropy``: a -inf logit elsewhere leaves it finite, while
-  one-hot rows multiply, ``0 * -inf = NaN``, on both sides as in torch).  Where
-  torch *multiplies* (dropout's mask, leaky_relu's slope, the softmax and
-  distillation gradients), scratch multiplies too.  The input makers draw
-  +inf/-inf/NaN (``nonfinite=True``, ``torchref.testing._nonfinite``) in the
-  inputs and in the upstream gradient of every component except where torch's
-  own result is implementation-specific, which is not drawn:
-  - Convolution (and SimpleConvNet): torch's CPU/cuDNN kernels pick algorithms
-    (im2col+GEMM, Winograd, FFT, blocked direct) whose transforms combine
-    inputs before the product, so one inf can become NaN in outputs a direct
-    sum would give +-inf; which outputs depends on the algorithm.
-  - Max pooling where a window holds -inf and the real pixels are all -inf
-    (documented in ``scratch.conv.Pooling``) is not drawn; NaN, +inf and a
-    single -inf are.
-  - Batch normalization in training: one non-finite entry makes its column's
-    mean and variance NaN on both sides, but torch's fused kernel folds the
-    statistics differently in the backward pass; not drawn.
+  ``nll_loss``/``cross_entropy``: a -inf logit elsewhere leaves the loss finite,
+  while one-hot rows multiply, ``0 * -inf = NaN``, on both sides as in torch),
+  and Momentum/Nesterov at momentum 0 (plain SGD, no ``0 * v``).  Where torch
+  *multiplies* (dropout's mask, leaky_relu's slope, the loss weights alpha and
+  1 - alpha times dout), scratch multiplies too.  Every input maker of the
+  components table draws +inf/-inf/NaN (``nonfinite=True``, in half of its
+  examples; ``torchref.testing._nonfinite``) in the inputs and in the upstream
+  gradient (``Case.dout_edges``), and every component has pinned edges
+  (``strategies.edge_examples``).  Not drawn, because torch's own result is
+  implementation-specific there:
+  - a non-finite ``dout`` of a padded Convolution (and non-finite pixels of a
+    padded SimpleConvNet, which make that dout non-finite): torch's kernels
+    skip the padded taps, im2col multiplies them (``inf * 0 = NaN`` in dW);
+  - -inf pixels in padded max pooling: a window whose real pixels are all -inf
+    sends torch's gradient to its first real pixel, ours to its first tap,
+    which may be padding (``scratch.conv.Pooling``);
+  - a -inf teacher logit in distillation: torch's two KL forms disagree there
+    (``F.kl_div(log_target=True)``, which the mirror uses, gives
+    ``exp(-inf) * (-inf - log q) = NaN``; the recipe's ``xlogy`` form gives 0);
+  - a momentum that rounds to 0 in the parameters' dtype with non-finite
+    gradients (torch rounds it, then ``0 * inf = NaN``; the course keeps it).
 * Targets that are not distributions.  ``SoftmaxWithLoss`` and
   ``DistillationLoss`` (and ``distillation_loss``), whose hand-derived backward
   ``softmax - t`` holds only for rows summing to 1, refuse target rows that are

@@ -471,9 +471,13 @@ def convolution_case(draw: st.DrawFn, dtype: type, nonfinite: bool = True) -> ob
 @st.composite
 def pooling_case(draw: st.DrawFn, dtype: type, mode: str = "max",
                  nonfinite: bool = True) -> object:
-    """x (N, C, H, W) (ties included) and init (pool_h, pool_w, stride, pad, mode)."""
+    """x (N, C, H, W) (ties included) and init (pool_h, pool_w, stride, pad, mode).
+
+    No -inf pixels in padded max pooling: a window whose real pixels are all -inf is a
+    documented divergence of the tie rule (``scratch.conv.Pooling``, ``torchref.tolerance``)."""
     c = draw(pool_case(dtype))
-    return _case(draw(maybe_nonfinite(c["x"], nonfinite)),
+    values = (np.inf, np.nan) if mode == "max" and c["pad"] != (0, 0) else NONFINITE
+    return _case(draw(maybe_nonfinite(c["x"], nonfinite, values)),
                  init=(*c["kernel"], c["stride"], c["pad"], mode),
                  dout_edges=draw(dout_edges(nonfinite)))
 
