@@ -83,8 +83,10 @@ def edge_examples() -> dict[str, tuple]:
         "mean_squared_error": (Case((row, row[:, ::-1].copy()), dout_edges=True),),
         "cross_entropy_error": (Case((probs, labels), dout_edges=True), Case((probs, onehot))),
         "softmax_cross_entropy": (Case((logits, labels), dout_edges=True),
+                                  Case((logits[[0, 3]], labels[[0, 3]]), dout_edges=True),
                                   Case((logits, onehot))),
-        "SoftmaxWithLoss": (Case((logits, labels)), Case((logits, onehot))),
+        "SoftmaxWithLoss": (Case((logits, labels)), Case((logits[[0, 3]], labels[[0, 3]])),
+                            Case((logits, onehot))),
         "Affine": (Case((row[:, :2].repeat(2, 0),), (W, b), dout_edges=True),),
         "leaky_relu": (Case((row,), kwargs={"negative_slope": 0.0}, dout_edges=True),
                        Case((row,), kwargs={"negative_slope": 0.2}, dout_edges=True)),
@@ -108,4 +110,7 @@ def edge_examples() -> dict[str, tuple]:
                                                      dout_edges=True),)
     for name in ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"):
         edges[name] = (Case((np.zeros((1, 2)), grads), ({"lr": 0.1},)),)
+    for name in ("Momentum", "Nesterov"):          # momentum 0 is plain SGD (no 0 * inf)
+        steps = np.array([[[inf, 1.0]], [[1.0, -inf]], [[1.0, 1.0]]])
+        edges[name] += (Case((np.zeros((1, 2)), steps), ({"lr": 0.1, "momentum": 0.0},)),)
     return edges
