@@ -112,6 +112,12 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
     ``exp(-inf) * (-inf - log q) = NaN``; the recipe's ``xlogy`` form gives 0);
   - a momentum that rounds to 0 in the parameters' dtype with non-finite
     gradients (torch rounds it, then ``0 * inf = NaN``; the course keeps it).
+  - a non-finite upstream gradient of a loss (a scalar dL/dloss): times the
+    folded gradient ``(softmax - t) / N`` an infinite dout gives +-inf where
+    autograd's chain (``-dout t / N``, then the log-softmax backward) gives
+    ``inf - inf = NaN``; the answer depends on the order in which the chain rule
+    is multiplied out, not on the math.  Non-finite *inputs* of the losses are
+    drawn.
 * Targets that are not distributions.  ``SoftmaxWithLoss`` and
   ``DistillationLoss`` (and ``distillation_loss``), whose hand-derived backward
   ``softmax - t`` holds only for rows summing to 1, refuse target rows that are

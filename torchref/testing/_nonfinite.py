@@ -80,10 +80,9 @@ def edge_examples() -> dict[str, tuple]:
         "softmax": (Case((logits,), kwargs={"axis": -1}, dout_edges=True),
                     Case((logits,), kwargs={"axis": 0})),
         "log_softmax": (Case((logits,), kwargs={"axis": -1}, dout_edges=True),),
-        "mean_squared_error": (Case((row, row[:, ::-1].copy()), dout_edges=True),),
-        "cross_entropy_error": (Case((probs, labels), dout_edges=True), Case((probs, onehot))),
-        "softmax_cross_entropy": (Case((logits, labels), dout_edges=True),
-                                  Case((logits[[0, 3]], labels[[0, 3]]), dout_edges=True),
+        "mean_squared_error": (Case((row, row[:, ::-1].copy())),),
+        "cross_entropy_error": (Case((probs, labels)), Case((probs, onehot))),
+        "softmax_cross_entropy": (Case((logits, labels)), Case((logits[[0, 3]], labels[[0, 3]])),
                                   Case((logits, onehot))),
         "SoftmaxWithLoss": (Case((logits, labels)), Case((logits[[0, 3]], labels[[0, 3]])),
                             Case((logits, onehot))),
@@ -98,10 +97,9 @@ def edge_examples() -> dict[str, tuple]:
         "Pooling(avg)": (Case((pool_x,), (2, 2, (1, 1), (1, 1), "avg"), dout_edges=True),),
         "SimpleConvNet": (Case((img, np.array([1])), (net, 0)),),
         "distillation_loss": tuple(
-            Case((s, t, labels[:2]), kwargs={"temperature": 2.0, "alpha": a}, dout_edges=True)
-            for a in (0.0, 0.5)),
-        "DistillationLoss": (Case((s, t, labels[:2]), (2.0, 0.5), dout_edges=True),
-                             Case((s, t, labels[:2]), (2.0, 0.0), dout_edges=True)),
+            Case((s, t, labels[:2]), kwargs={"temperature": 2.0, "alpha": a}) for a in (0.0, 0.5)),
+        "DistillationLoss": (Case((s, t, labels[:2]), (2.0, 0.5)),
+                             Case((s, t, labels[:2]), (2.0, 0.0))),
     }
     for mode, train in (("train", True), ("eval", False)):
         edges[f"Dropout({mode})"] = (Case((row,), (mask, 0.5, False), {"train_flg": train},

@@ -364,7 +364,11 @@ def smooth_batch(draw: st.DrawFn, dtype: type = np.float64, max_n: int = 4, max_
 
 # ---- input makers of the components table (torchref.components): dtype -> strategy of Case ----
 # ``nonfinite`` (default on): half the examples carry +inf/-inf/NaN in the inputs and in the
-# upstream gradient (``torchref.testing._nonfinite``).
+# upstream gradient (``torchref.testing._nonfinite``).  SCALAR_DOUT: a loss's upstream gradient
+# is a scalar and is not drawn non-finite: an infinite dL/dloss times the folded gradient
+# (softmax - t) / N gives +-inf where autograd's chain (-dout t / N, then the log-softmax
+# backward) gives inf - inf = NaN; which one depends on the order the chain rule is
+# multiplied out (torchref.tolerance).
 
 def _case(*args: object, init: tuple = (), dout_edges: bool = False, **kwargs: object):
     from torchref.parity import Case
@@ -394,7 +398,7 @@ def mse_case(draw: st.DrawFn, dtype: type, nonfinite: bool = True) -> object:
     shape = draw(st.sampled_from([1, 2]).flatmap(
         lambda nd: st.tuples(*[st.integers(1, 6)] * nd)))
     y, t = (draw(maybe_nonfinite(draw(arrays(dtype, shape)), nonfinite)) for _ in range(2))
-    return _case(y, t, dout_edges=draw(dout_edges(nonfinite)))
+    return _case(y, t)      # a loss: its dout is a finite scalar (SCALAR_DOUT)
 
 
 @st.composite
@@ -408,7 +412,7 @@ def probabilities_case(draw: st.DrawFn, dtype: type, nonfinite: bool = True) -> 
     """Probability rows y (N, C) (exact zeros included) and labels or one-hot t."""
     y = draw(probabilities(dtype))
     t = draw(_targets(y))
-    return _case(draw(maybe_nonfinite(y, nonfinite)), t, dout_edges=draw(dout_edges(nonfinite)))
+    return _case(draw(maybe_nonfinite(y, nonfinite)), t)      # finite scalar dout (SCALAR_DOUT)
 
 
 @st.composite
@@ -417,7 +421,7 @@ def logits_targets_case(draw: st.DrawFn, dtype: type, one_dim: bool | None = Non
     """Logits (C,) or (N, C) of any magnitude and labels or one-hot targets."""
     a = draw(logits(dtype, one_dim=one_dim))
     t = draw(_targets(a))
-    return _case(draw(maybe_nonfinite(a, nonfinite)), t, dout_edges=draw(dout_edges(nonfinite)))
+    return _case(draw(maybe_nonfinite(a, nonfinite)), t)      # finite scalar dout (SCALAR_DOUT)
 
 
 @st.composite
@@ -616,7 +620,6 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False,
     # no -inf teacher logit: torch's two KL forms disagree there (torchref.tolerance)
     s = draw(maybe_nonfinite(s, nonfinite))
     t = draw(maybe_nonfinite(t, nonfinite, values=(np.inf, np.nan)))
-    edges = draw(dout_edges(nonfinite))
-    if layer:
-        return _case(s, t, target, init=(T, alpha), dout_edges=edges)
-    return _case(s, t, target, temperature=T, alpha=alpha, dout_edges=edges)
+    if layer:       # a loss: its dout is a finite scalar (SCALAR_DOUT)
+        return _case(s, t, target, init=(T, alpha))
+    return _case(s, t, target, temperature=T, alpha=alpha)
