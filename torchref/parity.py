@@ -328,14 +328,10 @@ def report_settings(max_examples: int) -> settings:
 
 def _as_dtype(case: Case, dtype: Any) -> Case:
     """``case`` with its floating arrays cast to ``dtype`` (None: as they are)."""
-    if dtype is None:
-        return case
-
     def cast(v: Any) -> Any:
-        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-            return v.astype(dtype)
-        return v
-    return Case(tuple(cast(a) for a in case.args), tuple(cast(a) for a in case.init),
+        is_float = isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        return v.astype(dtype) if is_float and dtype is not None else v
+    return Case(tuple(map(cast, case.args)), tuple(map(cast, case.init)),
                 {k: cast(v) for k, v in case.kwargs.items()}, case.dout_edges)
 
 

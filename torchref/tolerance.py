@@ -214,11 +214,13 @@ def to_tensor(x: Any) -> torch.Tensor:
 
 
 def max_errors(actual: Any, expected: Any) -> tuple[float, float]:
-    """Largest absolute and relative (|a - e| / |e|, 0/0 = 0) element-wise error."""
+    """Largest absolute and relative (|a - e| / |e|, 0/0 = 0) element-wise error; NaN
+    against NaN and inf against the same inf count as no error (as in ``assert_close``)."""
     a, e = to_tensor(actual).double(), to_tensor(expected).double()
     if a.numel() == 0:
         return 0.0, 0.0
-    diff = (a - e).abs()
+    same = (a == e) | (a.isnan() & e.isnan())      # NaN positions and equal infinities: 0
+    diff = torch.where(same, torch.zeros_like(a), (a - e).abs())
     rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e.abs())
     return float(diff.max()), float(rel.max())
 
