@@ -3,7 +3,9 @@
 Shapes and values are drawn by construction: a strategy for labels first draws
 the number of classes and then labels below it, never a filter that throws
 most draws away.  Values include the numerical edges (logits up to +-1e4, ties,
-single samples) because ``floats`` shrinks towards and samples boundaries.
+single samples) because ``floats`` shrinks towards and samples boundaries.  The input
+makers of the components table also draw +inf, -inf and NaN (``nonfinite=True``;
+``torchref.testing._nonfinite``, re-exported here with the pinned ``edge_examples``).
 """
 
 from __future__ import annotations
