@@ -137,10 +137,10 @@ def test_course_defaults_and_registry() -> None:
 @pytest.mark.parametrize(("name", "kwargs", "pattern"), [
     ("momentum", {"momentum": 1.0}, r"momentum: expected a number in \[0, 1\), got 1.0"),
     ("nesterov", {"momentum": -0.1}, r"momentum: expected a number in \[0, 1\)"),
-    ("adagrad", {"eps": 0.0}, r"eps: expected a positive number, got 0.0"),
+    ("adagrad", {"eps": 0.0}, r"eps: expected a positive finite number, got 0.0"),
     ("rmsprop", {"decay_rate": 1.5}, r"decay_rate: expected a number in \[0, 1\)"),
     ("adam", {"beta2": 1.0}, r"beta2: expected a number in \[0, 1\)"),
-    ("adam", {"lr": -1.0}, r"lr: expected a positive number"),
+    ("adam", {"lr": -1.0}, r"lr: expected a positive finite number"),
 ])
 def test_optimizer_errors(name: str, kwargs: dict, pattern: str) -> None:
     for registry in (so.OPTIMIZERS, to.OPTIMIZERS):

@@ -50,6 +50,7 @@ import numpy as np
 
 from scratch._arrays import as_float_array
 from scratch._checks import (
+    check_batch,
     check_batch_for_training,
     check_dout,
     check_ndim,
@@ -69,10 +70,8 @@ class BatchNormalization:
                  unbiased_running_var: bool = False) -> None:
         check_ndim("gamma", np.shape(gamma), (1,))
         check_same_shape("gamma", np.shape(gamma), "beta", np.shape(beta))
-        check_rate("momentum", momentum)
-        check_positive("eps", eps)
         self.gamma, self.beta = gamma, beta
-        self.momentum, self.eps = momentum, eps
+        self.momentum, self.eps = check_rate("momentum", momentum), check_positive("eps", eps)
         self.unbiased_running_var = unbiased_running_var
         dtype = np.result_type(gamma)
         self.running_mean = (np.zeros_like(gamma, dtype=dtype) if running_mean is None
@@ -88,6 +87,7 @@ class BatchNormalization:
 
     def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
         x = as_float_array(x)
+        check_batch("x", x.shape)
         d = self.gamma.shape[0]
         if x.ndim < 2 or x[0].size != d:
             raise ValueError(f"x: expected shape (N, {d}) (or (N, ...) with {d} features "

@@ -15,6 +15,7 @@ from scratch._arrays import as_float_array
 from scratch._checks import (
     POOL_MODES,
     as_pair,
+    check_batch,
     check_dout,
     check_ndim,
     conv_output_size,
@@ -70,6 +71,7 @@ class Convolution:
         if x.ndim != 4 or x.shape[1] != c:
             raise ValueError(f"x: expected shape (N, {c}, H, W) for W {self.W.shape}, "
                              f"got {x.shape}")
+        check_batch("x", x.shape)
         oh, ow = conv_output_size(x.shape[2:], (fh, fw), self.stride, self.pad)
         self.x_shape = x.shape
         self.col = im2col(x, fh, fw, self.stride, self.pad)          # (N, K, L)
@@ -138,6 +140,7 @@ class Pooling:
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
         check_ndim("x", x.shape, (4,))
+        check_batch("x", x.shape)
         self.x_shape = x.shape
         win, _ = self.taps(x)
         kh, kw = self.kernel
@@ -168,8 +171,8 @@ class Pooling:
             target = dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]   # tap k of every window
             if self.mode == "avg":
                 target += dout / (kh * kw)
-            elif disjoint:
-                np.multiply(dout, self.arg == k, out=target)
+            elif disjoint:     # select, not multiply: an infinite dout would give inf * 0 = NaN
+                np.copyto(target, np.where(self.arg == k, dout, 0))
             else:
-                target += dout * (self.arg == k)
+                target += np.where(self.arg == k, dout, 0)
         return dx[:, :, ph:ph + h, pw:pw + w]

@@ -81,8 +81,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from scratch._arrays import as_float_array, as_onehot, batch_size
-from scratch._checks import check_distillation_args, check_same_shape, forward_cache
+from scratch._checks import (
+    check_distillation_args,
+    check_same_shape,
+    check_scalar_dout,
+    forward_cache,
+)
 from scratch.functions import log_softmax, softmax
+from scratch.losses import _picked, check_distribution_rows
 
 
 def _prepare(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike,
@@ -93,6 +99,7 @@ def _prepare(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: Array
     t = np.asarray(teacher_logits)
     check_same_shape("student_logits", s.shape, "teacher_logits", t.shape)
     y = as_onehot(s, labels, "student_logits", "labels")
+    check_distribution_rows(y, "labels")
     return s, t.astype(s.dtype, copy=False), y, batch_size(s)
 
 
@@ -108,7 +115,9 @@ def distillation_terms(student_logits: ArrayLike, teacher_logits: ArrayLike,
     T = float(temperature)
     log_p, log_q = log_softmax(t / T), log_softmax(s / T)
     kl = np.sum(np.exp(log_p) * (log_p - log_q)) / n
-    ce = -np.sum(y * log_softmax(s)) / n
+    log_s = log_softmax(s)
+    picked = _picked(log_s, labels)        # integer labels select (as torch's cross_entropy)
+    ce = -np.sum(y * log_s if picked is None else picked) / n
     return kl, ce
 
 
@@ -138,7 +147,8 @@ def distillation_loss_backward(dout: ArrayLike, student_logits: ArrayLike,
     s, t, y, n = _prepare(student_logits, teacher_logits, labels, temperature, alpha)
     T, alpha = float(temperature), float(alpha)
     q, p = softmax(s / T), softmax(t / T)
-    return dout * (alpha * T * (q - p) + (1 - alpha) * (softmax(s) - y)) / n
+    soft, hard = dout * alpha, dout * (1 - alpha)      # dout weights each term (autograd's order)
+    return (soft * T * (q - p) + hard * (softmax(s) - y)) / n
 
 
 class DistillationLoss:
@@ -152,6 +162,9 @@ class DistillationLoss:
         dx = dout * [alpha * T * (q - p) + (1 - alpha) * (softmax(s) - y)] / N
 
     with q = softmax(s/T), p = softmax(t/T).  No gradient reaches the teacher.
+    ``dout`` multiplies each weight first, ``(dout alpha) T (q - p) + (dout (1 - alpha))
+    (softmax(s) - y)``, as autograd does: an infinite dout at alpha = 0 gives NaN
+    (``inf * 0``) there, as in torch.  Label rows must be probability distributions.
     """
 
     def __init__(self, temperature: float = 2.0, alpha: float = 0.5) -> None:
@@ -170,12 +183,14 @@ class DistillationLoss:
                 labels: ArrayLike) -> np.ndarray:
         T, alpha = self.temperature, self.alpha
         s, t, self.t, self.n = _prepare(student_logits, teacher_logits, labels, T, alpha)
-        self.soft_loss, self.hard_loss = distillation_terms(s, t, self.t, T)
+        self.soft_loss, self.hard_loss = distillation_terms(s, t, labels, T)
         self.q, self.p, self.y = softmax(s / T), softmax(t / T), softmax(s)
         self.loss = alpha * T**2 * self.soft_loss + (1.0 - alpha) * self.hard_loss
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         forward_cache(self, "q")
+        check_scalar_dout(self, dout)
         T, alpha = self.temperature, self.alpha
-        return dout * (alpha * T * (self.q - self.p) + (1.0 - alpha) * (self.y - self.t)) / self.n
+        soft, hard = dout * alpha, dout * (1.0 - alpha)
+        return (soft * T * (self.q - self.p) + hard * (self.y - self.t)) / self.n

@@ -10,8 +10,8 @@ function           formula                         derivative d f / d x
 step_function      1 if x > 0 else 0               0 (undefined at 0)
 sigmoid            1 / (1 + exp(-x))               sigmoid(x) (1 - sigmoid(x))
 tanh               (e^x - e^-x) / (e^x + e^-x)     1 - tanh(x)^2
-relu               max(0, x)                       1 if x > 0 else 0 (0 at x = 0,
-                                                   as torch does)
+relu               max(0, x)                       0 if x <= 0 else 1 (0 at x = 0,
+                                                   1 at NaN, as torch does)
 identity_function  x                               1
 softmax            exp(x_i) / sum_j exp(x_j)       s_i (delta_ij - s_j)
 log_softmax        x_i - log sum_j exp(x_j)        delta_ij - s_j
@@ -91,9 +91,13 @@ def relu(x: ArrayLike) -> np.ndarray:
 
 
 def relu_grad(x: ArrayLike) -> np.ndarray:
-    """Derivative of relu: 1 where x > 0, else 0 (we take 0 at the kink, as torch does)."""
+    """Derivative of relu: 0 where x <= 0, else 1 (we take 0 at the kink, as torch does).
+
+    Written ``not (x <= 0)`` rather than ``x > 0``: the two differ only at NaN, where
+    torch's ``threshold_backward`` (``where(x <= 0, 0, dout)``) passes the gradient on.
+    """
     x = as_float_array(x)
-    return (x > 0).astype(x.dtype)
+    return (~(x <= 0)).astype(x.dtype)
 
 
 def identity_function(x: ArrayLike) -> np.ndarray:

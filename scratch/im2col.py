@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from scratch._checks import as_pair, check_ndim, conv_output_size
+from scratch._checks import as_int, as_pair, check_ndim, conv_output_size
 
 
 def _pad_images(x: np.ndarray, pad: tuple[int, int], fill: float = 0.0) -> np.ndarray:
@@ -82,9 +82,8 @@ def im2col(x: np.ndarray, filter_h: int, filter_w: int, stride: int | Sequence[i
     """
     x = np.asarray(x)
     check_ndim("x", x.shape, (4,))
-    kernel = (int(filter_h), int(filter_w))
+    kernel = as_pair("filter size", (filter_h, filter_w), 1)
     stride, pad = as_pair("stride", stride, 1), as_pair("pad", pad, 0)
-    as_pair("filter size", kernel, 1)
     out_hw = conv_output_size(x.shape[2:], kernel, stride, pad)
     n, c = x.shape[:2]
     view = _windows(_pad_images(x, pad), kernel, stride, out_hw)
@@ -101,8 +100,8 @@ def col2im(col: np.ndarray, x_shape: Sequence[int], filter_h: int, filter_w: int
     that fall on the padding are dropped.
     """
     check_ndim("x_shape", tuple(x_shape), (4,))
-    n, c, h, w = (int(v) for v in x_shape)
-    kernel = (int(filter_h), int(filter_w))
+    n, c, h, w = (as_int("x_shape", v, 0) for v in x_shape)
+    kernel = as_pair("filter size", (filter_h, filter_w), 1)
     (sh, sw), (ph, pw) = as_pair("stride", stride, 1), as_pair("pad", pad, 0)
     oh, ow = conv_output_size((h, w), kernel, (sh, sw), (ph, pw))
     want = (n, c * kernel[0] * kernel[1], oh * ow)

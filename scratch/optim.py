@@ -16,18 +16,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_positive, check_rate
+from scratch._checks import check_param_keys, check_positive, check_rate
 
 
 def _check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-    """Raise ``ValueError`` when grads lacks a parameter or a shape differs."""
+    """Raise ``ValueError`` when grads lacks a parameter, a shape differs, or a parameter
+    is not a floating-point array or a gradient not numbers (checked for *every* key before
+    an update changes anything, so a bad gradient leaves parameters and state untouched).
+
+    Non-finite gradient values are accepted: as in ``torch.optim``, they make the
+    parameters they reach NaN or inf.
+    """
     missing = sorted(set(params) - set(grads))
     if missing:
         raise ValueError(f"grads: missing entries for parameters {missing}")
     for key, p in params.items():
+        if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+            raise ValueError(f"params[{key!r}]: expected a floating-point array (updated in "
+                             f"place), got {type(p).__name__} {getattr(p, 'dtype', '')}")
         if np.shape(grads[key]) != p.shape:
             raise ValueError(f"grads[{key!r}]: expected shape {p.shape}, "
                              f"got {np.shape(grads[key])}")
+        if np.asarray(grads[key]).dtype.kind not in "fiu":
+            raise ValueError(f"grads[{key!r}]: expected numbers, got dtype "
+                             f"{np.asarray(grads[key]).dtype}")
+
+
+class Optimizer:
+    """What every optimizer here shares: the parameter keys are fixed by the first update.
+
+    The state (velocities, moments) is kept per key from the first ``update``; a later call
+    whose ``params`` has other keys is a ``ValueError`` naming them (``torchref.optim``
+    does the same): make a new optimizer for a new set of parameters.
+    """
+
+    _keys: tuple[str, ...] | None = None
+
+    def check(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Validate everything an update will touch, before it touches anything."""
+        keys = check_param_keys(self._keys, tuple(params))
+        _check_grads(params, grads)
+        self._keys = keys
 
 
 def _zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -35,20 +64,19 @@ def _zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: np.zeros_like(p) for key, p in params.items()}
 
 
-class SGD:
+class SGD(Optimizer):
     """Stochastic gradient descent: ``W <- W - lr * dL/dW`` for every parameter."""
 
     def __init__(self, lr: float = 0.01) -> None:
-        check_positive("lr", lr)
-        self.lr = lr
+        self.lr = check_positive("lr", lr)
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        _check_grads(params, grads)
+        self.check(params, grads)
         for key, p in params.items():
             p -= self.lr * grads[key]
 
 
-class Momentum:
+class Momentum(Optimizer):
     """SGD with momentum: a ball rolling down the loss surface.
 
         v <- momentum * v - lr * g          (v starts at 0)
@@ -66,15 +94,18 @@ class Momentum:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        _check_grads(params, grads)
+        self.check(params, grads)
         if self.v is None:
             self.v = _zeros_like(params)
         for key, p in params.items():
-            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            # momentum 0 is plain SGD, as in torch (which keeps no buffer then): 0 * v would
+            # turn an infinite velocity into NaN
+            decayed = self.momentum * self.v[key] if self.momentum else 0.0
+            self.v[key] = decayed - self.lr * grads[key]
             p += self.v[key]
 
 
-class Nesterov:
+class Nesterov(Optimizer):
     """Nesterov's accelerated gradient, in the course's form.
 
         W <- W + momentum^2 * v - (1 + momentum) * lr * g
@@ -95,16 +126,17 @@ class Nesterov:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        _check_grads(params, grads)
+        self.check(params, grads)
         if self.v is None:
             self.v = _zeros_like(params)
         m = self.momentum
         for key, p in params.items():
-            p += m * m * self.v[key] - (1 + m) * self.lr * grads[key]
-            self.v[key] = m * self.v[key] - self.lr * grads[key]
+            decayed = m * self.v[key] if m else 0.0     # momentum 0: plain SGD (see Momentum)
+            p += m * decayed - (1 + m) * self.lr * grads[key]
+            self.v[key] = decayed - self.lr * grads[key]
 
 
-class AdaGrad:
+class AdaGrad(Optimizer):
     """Per-weight learning rates that shrink with the gradients seen so far.
 
         h <- h + g^2                        (h starts at 0)
@@ -123,7 +155,7 @@ class AdaGrad:
         self.h: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        _check_grads(params, grads)
+        self.check(params, grads)
         if self.h is None:
             self.h = _zeros_like(params)
         for key, p in params.items():
@@ -131,7 +163,7 @@ class AdaGrad:
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
 
 
-class RMSprop:
+class RMSprop(Optimizer):
     """AdaGrad that forgets: h is an exponential moving average of g^2.
 
         h <- decay_rate * h + (1 - decay_rate) * g^2     (h starts at 0)
@@ -150,7 +182,7 @@ class RMSprop:
         self.h: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        _check_grads(params, grads)
+        self.check(params, grads)
         if self.h is None:
             self.h = _zeros_like(params)
         for key, p in params.items():
@@ -159,7 +191,7 @@ class RMSprop:
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
 
 
-class Adam:
+class Adam(Optimizer):
     """Momentum (first moment m) plus RMSprop (second moment v), bias-corrected.
 
         m <- beta1 * m + (1 - beta1) * g
@@ -201,7 +233,7 @@ class Adam:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        _check_grads(params, grads)
+        self.check(params, grads)
         if self.m is None:
             self.m, self.v = _zeros_like(params), _zeros_like(params)
         self.iter += 1

@@ -29,6 +29,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -63,7 +64,8 @@ for _c in (
                                                                 torch.sigmoid(x)),
               skip={"backward": NO_SECOND_ORDER}, group="functions"),
     Component("relu", sf.relu, tf.relu, inputs("elementwise_case"), native=torch.relu,
-              backward=lambda dout, x: dout * sf.relu_grad(x), group="functions"),
+              backward=lambda dout, x: np.where(sf.relu_grad(x) != 0, dout, 0).astype(x.dtype),
+              group="functions"),
     Component("relu_grad", sf.relu_grad, tf.relu_grad, inputs("elementwise_case"),
               native=lambda x: torch.ops.aten.threshold_backward(torch.ones_like(x), x, 0),
               skip={"backward": NO_SECOND_ORDER}, group="functions"),

@@ -18,7 +18,7 @@ from torch import nn
 
 from scratch._checks import check_distillation_args, check_same_shape
 from torchref.functions import as_float_tensor
-from torchref.losses import _batched, check_target_tensor
+from torchref.losses import _batched, check_distribution_rows, check_target_tensor
 
 
 def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -33,6 +33,8 @@ def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tenso
     t = t.detach().to(s.dtype)
     y = torch.as_tensor(labels, device=s.device)
     is_int = check_target_tensor(s, y, "student_logits", "labels")
+    if not is_int:
+        check_distribution_rows(y.to(s.dtype), "labels")
     t, _ = _batched(t, y, is_int)
     s, y = _batched(s, y, is_int)
     kl = F.kl_div(F.log_softmax(s / T, dim=-1), F.log_softmax(t / T, dim=-1),

@@ -21,7 +21,8 @@ What is compared, for one drawn ``Case(args, init, kwargs)``:
 * forward: ``scratch(*args, **kwargs)`` (a layer: ``Layer(*init).forward(*args)``)
   against the torch side and the native reference, run on tensors on the device;
 * backward: with the same upstream gradient ``dout`` (standard normal, from a
-  drawn seed) on both sides, the scratch backward (a layer's ``backward(dout)``
+  drawn seed; with ``Case.dout_edges`` about a third of its entries are +inf, -inf
+  or NaN) on both sides, the scratch backward (a layer's ``backward(dout)``
   and its ``d<param>`` attributes, or a function's hand-derived
   vector-Jacobian product ``backward(dout, *args)``) against autograd's;
 * the conventions: the scratch side leaves its inputs and ``dout`` unchanged.
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from torchref.device import available_devices
@@ -48,11 +49,13 @@ Sides = tuple[dict[str, Any], dict[str, Any]]   # (forward outputs, gradients), 
 
 @dataclass(frozen=True)
 class Case:
-    """One input: forward ``args``, a layer's constructor ``init`` args, shared ``kwargs``."""
+    """One input: forward ``args``, a layer's constructor ``init`` args, shared ``kwargs``;
+    ``dout_edges``: the upstream gradient holds non-finite values (see ``_dout``)."""
 
     args: tuple
     init: tuple = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    dout_edges: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Component:
     ``init`` args (compared as ``d<name>``).  ``skip``: direction -> reason.
     ``run_scratch(case, dout_seed)`` / ``run_torch(case, device, dout_seed)``
     replace the generic runners for a model (both return ``Sides``).
+    ``examples``: cases always checked first (hypothesis's ``@example``: pinned edges).
     """
 
     name: str
@@ -80,6 +84,7 @@ class Component:
     run_scratch: Callable[[Case, int], Sides] | None = None
     run_torch: Callable[[Case, torch.device, int], Sides] | None = None
     group: str = ""
+    examples: tuple[Case, ...] = ()
 
     def strategy(self, dtype: Any) -> st.SearchStrategy:
         """The cases to draw for ``dtype`` (a plain strategy is used for every dtype)."""
@@ -164,9 +169,20 @@ def _is_layer(obj: Any) -> bool:
     return inspect.isclass(obj)
 
 
-def _dout(out: np.ndarray, seed: int) -> np.ndarray:
+EDGE_VALUES = (np.inf, -np.inf, np.nan)
+
+
+def _dout(out: np.ndarray, seed: int, edges: bool = False) -> np.ndarray:
+    """The upstream gradient: standard normal from ``seed``; with ``edges``, each entry is
+    replaced with probability 1/3 by +inf, -inf or NaN (chosen from the same seed)."""
     out = np.asarray(out)
-    return np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+    rng = np.random.default_rng(seed)
+    dout = rng.standard_normal(out.shape).astype(out.dtype)
+    if edges:
+        pick = rng.integers(0, 3 * len(EDGE_VALUES), out.shape)
+        for i, v in enumerate(EDGE_VALUES):
+            dout[pick == i] = v
+    return dout
 
 
 def _tensor(value: Any, device: torch.device, grad: bool = False) -> Any:
@@ -188,7 +204,7 @@ def _run_scratch(c: Component, case: Case, dout_seed: int, want_grads: bool) -> 
     _unchanged("forward", case.args, args, names)
     if not want_grads:
         return {"out": out}, {}
-    dout = _dout(out, dout_seed)
+    dout = _dout(out, dout_seed, case.dout_edges)
     dout_before = dout.copy()
     if _is_layer(c.scratch):
         grads = [layer.backward(dout)]
@@ -196,7 +212,7 @@ def _run_scratch(c: Component, case: Case, dout_seed: int, want_grads: bool) -> 
     else:
         g = c.backward(dout, *args, **case.kwargs)
         grads, extra = (list(g) if isinstance(g, tuple | list) else [g]), {}
-    if not np.array_equal(dout, dout_before):
+    if not np.array_equal(dout, dout_before, equal_nan=True):
         raise AssertionError("backward modified its argument dout in place")
     return {"out": out}, {**{f"d{names[i]}": g for i, g in zip(c.grad_args, grads, strict=True)},
                           **extra}
@@ -224,7 +240,8 @@ def _run_torch(c: Component, fn: Any, case: Case, device: torch.device, dout_see
             out = fn(*args, **case.kwargs)
         if not want_grads:
             return {"out": out}, {}
-        dout = torch.from_numpy(_dout(out.detach().cpu().numpy(), dout_seed)).to(device)
+        dout = torch.from_numpy(_dout(out.detach().cpu().numpy(), dout_seed,
+                                      case.dout_edges)).to(device)
         out.backward(dout)
     grads = {f"d{names[i]}": args[i].grad for i in c.grad_args}
     for i, p in enumerate(c.params):
@@ -251,9 +268,11 @@ def _compare(direction: str, quantity: str, reference: str, actual: Any, expecte
     tol = tolerance(e.dtype)
     if a.shape == e.shape:
         a64, e64 = a.double(), e.double()
-        diff = torch.where(a64 == e64, torch.zeros_like(a64), (a64 - e64).abs())
+        same = (a64 == e64) | (a64.isnan() & e64.isnan())     # NaN positions compare equal
+        diff = torch.where(same, torch.zeros_like(a64), (a64 - e64).abs())
         rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e64.abs())
-        ratio = diff / (tol.atol + tol.rtol * e64.abs())
+        ratio = torch.where(same, torch.zeros_like(diff),
+                            diff / (tol.atol + tol.rtol * e64.abs()))
         stats = [float(v.max()) if v.numel() else 0.0 for v in (diff, rel, ratio)]
         stats = [np.inf if np.isnan(v) else v for v in stats]
     else:
@@ -282,8 +301,10 @@ def check_case(c: Component, case: Case, device: torch.device | str,
                 for d in active]
 
     try:
-        ours = (c.run_scratch(case, dout_seed) if c.run_scratch
-                else _run_scratch(c, case, dout_seed, want_grads))
+        # NumPy warns on inf - inf, 0 * inf, ...: the comparison, not a warning, judges them
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            ours = (c.run_scratch(case, dout_seed) if c.run_scratch
+                    else _run_scratch(c, case, dout_seed, want_grads))
     except Exception as exc:        # a raising side is a failed comparison, not a crash
         return failed("scratch", exc)
     sides: list[tuple[str, Any, bool]] = [("torchref", c.torch, False)]
@@ -314,6 +335,15 @@ def report_settings(max_examples: int) -> settings:
     return settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
                     print_blob=False, suppress_health_check=list(HealthCheck),
                     phases=[p for p in Phase if p != Phase.explain])
+
+
+def _as_dtype(case: Case, dtype: Any) -> Case:
+    """``case`` with its floating arrays cast to ``dtype`` (None: as they are)."""
+    def cast(v: Any) -> Any:
+        is_float = isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        return v.astype(dtype) if is_float and dtype is not None else v
+    return Case(tuple(map(cast, case.args)), tuple(map(cast, case.init)),
+                {k: cast(v) for k, v in case.kwargs.items()}, case.dout_edges)
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -347,6 +377,9 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
         if bad:
             failing[:] = [f"{case!r}, dout_seed={dout_seed}"]
             raise AssertionError("\n".join(dict.fromkeys(x.message for x in bad)))
+
+    for edge in c.examples:     # pinned edges, in the dtype under test
+        parity_check = example(case=_as_dtype(edge, dtype), dout_seed=0)(parity_check)
 
     # the active profile (the suite's ci/dev/thorough), never a deadline: the first
     # example pays for torch's and hypothesis's warm-up

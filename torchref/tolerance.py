@@ -95,6 +95,71 @@ The measurements behind the rows:
   at s = 1 and 36x at s = 3 (GRU: 0.15x, 0.15x, 20x; LSTM 0.52x at most);
   ``scripts/rnn_float32_divergence.py`` reproduces it.  ``rnn_case`` therefore
   draws weights at torch's init scale, 1/sqrt(H).
+
+Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite.py``):
+
+* Non-finite values.  NaN positions compare equal (``equal_nan=True``); an inf
+  must match an inf of the same sign; a NaN on one side only is a failure.  The
+  scratch side follows torch where torch *selects* (``torch.where``, scatter):
+  ``Relu`` forward and backward (``x * mask`` would give ``-inf * 0 = NaN``),
+  ``relu_grad`` (1 at NaN, as ``threshold_backward``), the max-pool backward,
+  the loss of integer labels (a label picks its log-probability, as
+  ``nll_loss``/``cross_entropy``: a -inf logit elsewhere leaves the loss finite,
+  while one-hot rows multiply, ``0 * -inf = NaN``, on both sides as in torch),
+  and Momentum/Nesterov at momentum 0 (plain SGD, no ``0 * v``).  Where torch
+  *multiplies* (dropout's mask, leaky_relu's slope, the loss weights alpha and
+  1 - alpha times dout), scratch multiplies too.  Every input maker of the
+  components table draws +inf/-inf/NaN (``nonfinite=True``, in half of its
+  examples; ``torchref.testing._nonfinite``) in the inputs and in the upstream
+  gradient (``Case.dout_edges``), and every component has pinned edges
+  (``strategies.edge_examples``).  Not drawn, because torch's own result is
+  implementation-specific there:
+  - a non-finite ``dout`` of a padded Convolution (and non-finite pixels of a
+    padded SimpleConvNet, which make that dout non-finite): torch's kernels
+    skip the padded taps, im2col multiplies them (``inf * 0 = NaN`` in dW);
+  - -inf pixels in padded max pooling: a window whose real pixels are all -inf
+    sends torch's gradient to its first real pixel, ours to its first tap,
+    which may be padding (``scratch.conv.Pooling``);
+  - a -inf teacher logit in distillation: torch's two KL forms disagree there
+    (``F.kl_div(log_target=True)``, which the mirror uses, gives
+    ``exp(-inf) * (-inf - log q) = NaN``; the recipe's ``xlogy`` form gives 0);
+  - a momentum that rounds to 0 in the parameters' dtype with non-finite
+    gradients (torch rounds it, then ``0 * inf = NaN``; the course keeps it).
+  - a non-finite upstream gradient of a loss (a scalar dL/dloss): times the
+    folded gradient ``(softmax - t) / N`` an infinite dout gives +-inf where
+    autograd's chain (``-dout t / N``, then the log-softmax backward) gives
+    ``inf - inf = NaN``; the answer depends on the order in which the chain rule
+    is multiplied out, not on the math.  Non-finite *inputs* of the losses are
+    drawn.
+* Targets that are not distributions.  ``SoftmaxWithLoss`` and
+  ``DistillationLoss`` (and ``distillation_loss``), whose hand-derived backward
+  ``softmax - t`` holds only for rows summing to 1, refuse target rows that are
+  not probability distributions (an entry < 0, or a row sum off 1 by more than
+  ``4 C eps`` of the dtype, NaN included): a ``ValueError`` naming ``t`` /
+  ``labels`` on both sides.  ``softmax_cross_entropy`` and
+  ``cross_entropy_error`` (functions) accept any rows: their documented
+  gradients are exact for them.
+* Empty batches (N = 0): every layer or loss that reduces or indexes over the
+  batch (Affine, Convolution, Pooling, BatchNormalization, the losses,
+  SoftmaxWithLoss, DistillationLoss, the models) raises ``ValueError`` naming its
+  argument on both sides.  Native torch returns NaN for a mean loss over no
+  samples (with a warning) and an empty tensor for a layer; element-wise
+  functions and layers (relu, sigmoid, Dropout, ...) map an empty batch to an
+  empty batch, as torch does.
+* Numbers.  NumPy integers are accepted wherever Python ints are (sizes,
+  stride, pad, pool sizes); a bool, a float or a string there is an error.
+  Float hyper-parameters (lr, eps, momentum, betas, decay_rate, ratio,
+  weight_decay_lambda, temperature, alpha) must be finite real numbers in their
+  range; ``temperature`` also needs a finite ``1/temperature`` (1e-310 is
+  refused).  An optimizer update validates every key, shape and dtype before it
+  changes a parameter or its state (non-finite gradient *values* are accepted,
+  as in ``torch.optim``: they reach the parameters).  The set of parameter keys
+  is fixed by the first update on both sides: another set is a ``ValueError``
+  naming the keys added and missing; the same keys in another order, or a new
+  tensor for a key, keep each key's state.
+* Layer contract: ``backward`` before ``forward`` is a ``RuntimeError``; a
+  ``dout`` of another shape than the forward output a ``ValueError`` (never
+  broadcast); a loss layer's ``dout`` must be a scalar.
 """
 
 from __future__ import annotations
@@ -236,11 +301,13 @@ def to_tensor(x: Any) -> torch.Tensor:
 
 
 def max_errors(actual: Any, expected: Any) -> tuple[float, float]:
-    """Largest absolute and relative (|a - e| / |e|, 0/0 = 0) element-wise error."""
+    """Largest absolute and relative (|a - e| / |e|, 0/0 = 0) element-wise error; NaN
+    against NaN and inf against the same inf count as no error (as in ``assert_close``)."""
     a, e = to_tensor(actual).double(), to_tensor(expected).double()
     if a.numel() == 0:
         return 0.0, 0.0
-    diff = (a - e).abs()
+    same = (a == e) | (a.isnan() & e.isnan())      # NaN positions and equal infinities: 0
+    diff = torch.where(same, torch.zeros_like(a), (a - e).abs())
     rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e.abs())
     return float(diff.max()), float(rel.max())
 
@@ -268,6 +335,8 @@ def assert_close(actual: Any, expected: Any, *, mode: str | None = None,
                  msg: str | None = None) -> None:
     """``torch.testing.assert_close`` with the policy's rtol/atol.
 
+    NaN positions compare equal (a NaN on one side only fails), infinities must
+    match exactly, sign included (see "Non-finite values" in the policy).
     Arrays and tensors are compared on the CPU; the dtypes must agree (a
     float32 result is not compared against float64 silently).  The mode comes
     from the expected dtype unless given.
@@ -275,7 +344,7 @@ def assert_close(actual: Any, expected: Any, *, mode: str | None = None,
     a, e = to_tensor(actual), to_tensor(expected)
     tol = tolerance(e.dtype, mode)
     torch.testing.assert_close(
-        a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=False,
+        a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=True,
         msg=(lambda m: f"{msg + ': ' if msg else ''}{m}\n(tolerance mode {tol.mode}: "
                        f"rtol={tol.rtol}, atol={tol.atol}; {tol.reason})"))
 

@@ -105,10 +105,11 @@ def smooth_batch(draw: st.DrawFn, dtype: type = np.float64, max_n: int = 4, max_
     return draw(batch_matrix(dtype, max_n, max_c, bound))
 
 
-def case(*args: object, init: tuple = (), **kwargs: object) -> Case:
+def case(*args: object, init: tuple = (), dout_edges: bool = False, **kwargs: object) -> Case:
     """``Case(args, init, kwargs)`` from positional args: ``st.builds(case, ...)`` or
-    ``arrays(...).map(case)`` turns drawn values into the parity harness's input."""
-    return Case(tuple(args), tuple(init), kwargs)
+    ``arrays(...).map(case)`` turns drawn values into the parity harness's input.
+    ``dout_edges``: the harness also puts +inf, -inf and NaN into the upstream gradient."""
+    return Case(tuple(args), tuple(init), kwargs, dout_edges)
 
 
 _case = case    # the name the input makers used before it was public

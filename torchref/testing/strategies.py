@@ -40,11 +40,23 @@ Knowledge distillation
     ``distillation_case``.
 IDX files
     ``IDX_CODES``, ``idx_arrays``, ``idx_bytes`` (a helper).
+Non-finite values (``_nonfinite``): the input makers of the table draw +inf, -inf and NaN
+    (``nonfinite=True``) where torch defines the result
+    ``NONFINITE``, ``maybe_nonfinite``, ``sprinkled``, ``dout_edges``, ``edge_row``,
+    ``edge_examples`` (the pinned edges of every component).
 Recurrent layers (``_strategies_rnn``)
     ``lengths``, ``rnn_params``, ``rnn_case``, ``nonfinite_sequence``, ``embedding_case``,
     ``time_affine_case``, ``time_targets_case``, ``clip_grads_case``, ``lstm_classifier_case``.
 """
 
+from torchref.testing._nonfinite import (
+    NONFINITE,
+    dout_edges,
+    edge_examples,
+    edge_row,
+    maybe_nonfinite,
+    sprinkled,
+)
 from torchref.testing._strategies_arrays import (
     FLOAT_DTYPES,
     arrays,
@@ -117,6 +129,7 @@ from torchref.testing._strategies_training import (
 __all__ = [
     "FLOAT_DTYPES",
     "IDX_CODES",
+    "NONFINITE",
     "OPTIMIZER_NAMES",
     "TEMPERATURE_RANGE",
     "affine_case",
@@ -133,9 +146,12 @@ __all__ = [
     "convolution_case",
     "distillation_case",
     "distillation_loss_case",
+    "dout_edges",
     "dropout_case",
     "dropout_layer_case",
     "dtypes",
+    "edge_examples",
+    "edge_row",
     "elementwise_case",
     "embedding_case",
     "floats",
@@ -151,6 +167,7 @@ __all__ = [
     "logits_targets_case",
     "long_run",
     "lstm_classifier_case",
+    "maybe_nonfinite",
     "mlp_case",
     "mlp_parity_case",
     "mse_case",
@@ -171,6 +188,7 @@ __all__ = [
     "seeds",
     "smooth_batch",
     "softmax_case",
+    "sprinkled",
     "temperatures",
     "time_affine_case",
     "time_targets_case",
