@@ -23,8 +23,8 @@ How the columns are built without a loop: a padded array ``x_pad`` of shape
 ``windows`` makes a view of shape (N, C, FH, FW, OH, OW) whose strides are
 (sN, sC, sH, sW, stride_h * sH, stride_w * sW): moving one tap (i, j) moves one
 pixel, moving one output position moves ``stride`` pixels.  No data is copied;
-``im2col``'s reshape of that view is the one copy, each input pixel written
-once per window that contains it.  With ``out=`` that copy goes into a
+``im2col`` copies that view into an (N, C*FH*FW, OH*OW) array: the one copy,
+each input pixel written once per window that contains it.  With ``out=`` that copy goes into a
 caller's buffer (``Workspace``): a layer called again and again with the same
 shapes then writes into memory it already owns instead of asking the OS for
 fresh pages, whose first-touch page faults cost about as much as the copy.
