@@ -42,7 +42,7 @@ def _check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) ->
                              f"{np.asarray(grads[key]).dtype}")
 
 
-class Optimizer:
+class _Optimizer:
     """What every optimizer here shares: the parameter keys are fixed by the first update.
 
     The state (velocities, moments) is kept per key from the first ``update``; a later call
@@ -64,7 +64,7 @@ def _zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: np.zeros_like(p) for key, p in params.items()}
 
 
-class SGD(Optimizer):
+class SGD(_Optimizer):
     """Stochastic gradient descent: ``W <- W - lr * dL/dW`` for every parameter."""
 
     def __init__(self, lr: float = 0.01) -> None:
@@ -76,7 +76,7 @@ class SGD(Optimizer):
             p -= self.lr * grads[key]
 
 
-class Momentum(Optimizer):
+class Momentum(_Optimizer):
     """SGD with momentum: a ball rolling down the loss surface.
 
         v <- momentum * v - lr * g          (v starts at 0)
@@ -105,7 +105,7 @@ class Momentum(Optimizer):
             p += self.v[key]
 
 
-class Nesterov(Optimizer):
+class Nesterov(_Optimizer):
     """Nesterov's accelerated gradient, in the course's form.
 
         W <- W + momentum^2 * v - (1 + momentum) * lr * g
@@ -136,7 +136,7 @@ class Nesterov(Optimizer):
             self.v[key] = decayed - self.lr * grads[key]
 
 
-class AdaGrad(Optimizer):
+class AdaGrad(_Optimizer):
     """Per-weight learning rates that shrink with the gradients seen so far.
 
         h <- h + g^2                        (h starts at 0)
@@ -163,7 +163,7 @@ class AdaGrad(Optimizer):
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
 
 
-class RMSprop(Optimizer):
+class RMSprop(_Optimizer):
     """AdaGrad that forgets: h is an exponential moving average of g^2.
 
         h <- decay_rate * h + (1 - decay_rate) * g^2     (h starts at 0)
@@ -191,7 +191,7 @@ class RMSprop(Optimizer):
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
 
 
-class Adam(Optimizer):
+class Adam(_Optimizer):
     """Momentum (first moment m) plus RMSprop (second moment v), bias-corrected.
 
         m <- beta1 * m + (1 - beta1) * g
