@@ -147,5 +147,6 @@ class MLP(Network):
         return float(np.mean(y.argmax(axis=-1) == labels))
 
 
-# The convolutional network lives in scratch.convnet; re-exported here.
+# The convolutional networks live in scratch.convnet and scratch.convnets; re-exported here.
 from scratch.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+from scratch.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import scratch.convnets
 import scratch.layers
 import scratch.models
+import torchref.convnets
 import torchref.layers
 import torchref.models
 
@@ -146,4 +148,28 @@ def convnet_to_scratch(model: torchref.models.SimpleConvNet) -> scratch.models.S
     for key, value in params.items():
         smodel.params[key][...] = value
     bn_state_to_scratch(model, smodel)
+    return smodel
+
+
+def specnet_from_scratch(model: scratch.convnets.SpecNet,
+                         device: torch.device | str | None = None,
+                         dtype: torch.dtype | None = None) -> torchref.convnets.SpecNet:
+    """The ``torchref.models`` twin (``CNN``, ``DeepConvNet``) of a scratch model built from a
+    layer spec, with its options and exact weights (dtype kept unless given; dropout masks
+    are not copied)."""
+    if dtype is None:
+        dtype = torch.from_numpy(model.params["W1"][:0]).dtype
+    cls = getattr(torchref.convnets, type(model).__name__)
+    tmodel = cls(**model.options(), dtype=dtype, device=device)
+    copy_params(tmodel, model.params)
+    return tmodel
+
+
+def specnet_to_scratch(model: torchref.convnets.SpecNet) -> scratch.convnets.SpecNet:
+    """The ``scratch.models`` twin of a torch ``CNN`` / ``DeepConvNet``: options, weights, dtype."""
+    params = params_to_numpy(model.params)
+    cls = getattr(scratch.convnets, type(model).__name__)
+    smodel = cls(**model.options(), dtype=params["W1"].dtype)
+    for key, value in params.items():
+        smodel.params[key][...] = value
     return smodel

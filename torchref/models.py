@@ -132,5 +132,6 @@ class MLP(Network):
         return mlp_to_scratch(self)
 
 
-# The convolutional network lives in torchref.convnet; re-exported here.
+# The convolutional networks live in torchref.convnet and torchref.convnets; re-exported here.
 from torchref.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+from torchref.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)
