@@ -566,3 +566,12 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) ->
     if layer:
         return _case(s, t, target, init=(T, alpha))
     return _case(s, t, target, temperature=T, alpha=alpha)
+
+
+# The deeper CNNs and the learning-rate schedulers: kept in their own module, re-exported here.
+from torchref.testing._strategies_cnn import (  # noqa: E402, F401 (re-export)
+    SCHEDULER_NAMES,
+    SPEC_NET_KINDS,
+    scheduler_case,
+    spec_net_case,
+)
