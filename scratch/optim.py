@@ -218,3 +218,13 @@ OPTIMIZERS: dict[str, type] = {
     "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
     "rmsprop": RMSprop, "adam": Adam,
 }
+
+
+# Learning-rate schedules live in scratch.lr_scheduler; re-exported here.
+from scratch.lr_scheduler import (  # noqa: E402, F401 (re-export)
+    SCHEDULERS,
+    CosineAnnealingLR,
+    LRScheduler,
+    ReduceLROnPlateau,
+    StepLR,
+)

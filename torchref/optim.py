@@ -169,3 +169,12 @@ OPTIMIZERS: dict[str, type] = {
     "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
     "rmsprop": RMSprop, "adam": Adam,
 }
+
+
+# Learning-rate schedules (torch's own) are in torchref.lr_scheduler; re-exported here.
+from torchref.lr_scheduler import (  # noqa: E402, F401 (re-export)
+    SCHEDULERS,
+    CosineAnnealingLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
