@@ -356,3 +356,6 @@ for _name, _cls in so.OPTIMIZERS.items():
                        inputs("optimizer_steps_case", optimizer=_name), run_scratch=_run_s,
                        run_torch=_run_t, skip={"backward": NOT_DIFFERENTIATED},
                        group="optimizers"))
+
+# Issue 13's components (the deeper CNNs, the distillation default) register themselves.
+import torchref.components_cnn  # noqa: E402, F401

@@ -86,3 +86,32 @@ def scheduler_case(draw: st.DrawFn, name: str | None = None, epochs: int = 100) 
             value = max(1e-3, value * (1 + move))
             metrics.append(value)
     return {"name": name, "lr": lr, "kwargs": kwargs, "metrics": metrics}
+
+
+# ---- input makers of the components table (torchref.components_cnn) --------------------------
+
+@st.composite
+def spec_net_parity_case(draw: st.DrawFn, dtype: type, kind: str = "CNN") -> object:
+    """A small ``CNN`` / ``DeepConvNet`` without dropout (the harness shares no masks):
+    init (constructor kwargs, seed), args (x, integer labels)."""
+    from torchref.parity import Case
+    c = draw(spec_net_case(kind, dtype))
+    c["kwargs"]["use_dropout"] = False
+    return Case((c["x"], c["t"]), (c["kwargs"], c["seed"]), {})
+
+
+@st.composite
+def distillation_recipe_case(draw: st.DrawFn, dtype: type, layer: bool = False) -> object:
+    """(student logits, teacher logits, labels or one-hot rows) and the temperature only:
+    the reference text's recipe, ``alpha`` left at its default.  float32 draws T <= 1: above,
+    the float32 *total* amplifies the rounding of the KL term by T^2, the divergence
+    documented in ``torchref.tolerance`` (its terms are compared in test_distillation)."""
+    from torchref.parity import Case
+    from torchref.testing.strategies import distillation_case, onehot
+    s, t, labels, T, _ = draw(distillation_case(dtype, one_dim=None))
+    if np.dtype(dtype) == np.float32:
+        T = min(T, 1.0)
+    target = onehot(labels, s.shape[-1], dtype) if draw(st.booleans()) else labels
+    if layer:
+        return Case((s, t, target), (T,), {})
+    return Case((s, t, target), (), {"temperature": T})

@@ -572,6 +572,8 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) ->
 from torchref.testing._strategies_cnn import (  # noqa: E402, F401 (re-export)
     SCHEDULER_NAMES,
     SPEC_NET_KINDS,
+    distillation_recipe_case,
     scheduler_case,
     spec_net_case,
+    spec_net_parity_case,
 )
