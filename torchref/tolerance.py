@@ -50,8 +50,9 @@ numerical   1e-5    1e-7    Central differences with h = 1e-4 in float64:
 
 Known divergences (documented, not covered by widening a row):
 
-* Distillation loss, float32, alpha * T^2 > 1 (``scratch.distillation``).
-  The soft term is ``alpha * T^2 * KL``; each side's KL carries the float32
+* Distillation loss, float32, alpha * T^2 > 1 (``scratch.distillation``; the
+  default, the reference text's ``T^2 KL + CE``, has alpha's place taken by 1:
+  T > 1).  The soft term is ``alpha * T^2 * KL``; each side's KL carries the float32
   rounding of its log-softmax rows, about u log C ~ 1e-7 absolute, and the
   two sides round differently (summation order, exp/log implementations).
   T^2 multiplies that difference: measured over 500 random cases (logits of
@@ -61,8 +62,8 @@ Known divergences (documented, not covered by widening a row):
   ``scripts/kl_float32_divergence.py`` reproduces the measurement.  The
   parity test therefore compares, in float32, the two terms (KL and
   cross-entropy, within this policy at every T) and the total only where
-  alpha * T^2 <= 1; float64 totals are compared at every T, and gradients
-  (alpha T (q - p) / N: no T^2 amplification) in both dtypes.
+  alpha * T^2 <= 1 (the default: T <= 1); float64 totals are compared at every
+  T, and gradients (alpha T (q - p) / N: no T^2 amplification) in both dtypes.
 * Batch normalization, handled by the inputs rather than the numbers: it
   divides by the batch std, which can be as small as sqrt(eps) (1e-3 for the
   course's eps = 1e-6) when a feature is constant over the batch.
