@@ -148,5 +148,8 @@ class MLP(Network):
         return float(np.mean(y.argmax(axis=-1) == labels))
 
 
+# The convolutional networks live in scratch.convnet and scratch.convnets; re-exported here.
+from scratch.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)
+
 # The recurrent sequence classifier lives in scratch.models_seq; re-exported here.
 from scratch.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

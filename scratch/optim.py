@@ -276,3 +276,12 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> np.floating:
     for g in arrays:
         g *= scale
     return dtype.type(norm)
+
+# Learning-rate schedules live in scratch.lr_scheduler; re-exported here.
+from scratch.lr_scheduler import (  # noqa: E402, F401 (re-export)
+    SCHEDULERS,
+    CosineAnnealingLR,
+    LRScheduler,
+    ReduceLROnPlateau,
+    StepLR,
+)

@@ -28,7 +28,10 @@ import numpy as np
 from scratch._atomic import atomic_write, write_json_atomic
 from scratch.models_seq import LSTMClassifier, check_cell
 
-MODELS = ("mlp", "cnn", "lstm", "gru", "rnn")
+MODELS = ("mlp", "cnn", "simplecnn", "deepcnn", "lstm", "gru", "rnn")
+# The default hidden width of each model (the course's / the reference text's).
+HIDDEN = {"mlp": 100, "cnn": 128, "simplecnn": 100, "deepcnn": 50, "lstm": 64, "gru": 64,
+          "rnn": 64}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -46,36 +49,49 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.nda
 
 def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
                seed: int | None = None, dtype: type = np.float32,
-               hidden: int | Sequence[int] = 100):
-    """The one factory of ``--model``.
+               hidden: int | Sequence[int] | None = None):
+    """The one factory of ``--model``; ``hidden`` defaults to ``HIDDEN[name]``.
 
     ``mlp``: ``scratch.models.MLP`` input -> ``hidden`` -> classes, relu, He init
     (``hidden`` may list several widths: ``[256, 256]``).
-    ``cnn``: ``scratch.models.SimpleConvNet`` conv - relu - pool 2x2 - ``hidden`` -
+    ``cnn``: ``scratch.models.CNN``, the reference text's network (conv 32 - conv 64 -
+    pool - fc ``hidden`` - fc), He init, no dropout.
+    ``simplecnn``: ``scratch.models.SimpleConvNet`` conv - relu - pool 2x2 - ``hidden`` -
     classes, 30 filters, He init (the course's fixed std 0.01 barely trains in a few
     epochs).  28x28 images take the course's 5x5 filters without padding; images under
     16 pixels (the 8x8 digits) take 5x5 filters with padding 2, so the pooled maps stay
     4x4 instead of 2x2.
+    ``deepcnn``: ``scratch.models.DeepConvNet``, the course's deep network, He init,
+    *without* its dropout: scratch and torch draw different dropout masks, so a lockstep
+    run (``--impl both``) could not compare them.
+    ``lstm``, ``gru``, ``rnn``: ``scratch.models_seq.LSTMClassifier`` reading each image
+    as a sequence of its rows (8 rows of 8 pixels for the digits), ``hidden`` wide.
     """
     from scratch import models
+    if name not in MODELS:
+        raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+    hidden = HIDDEN[name] if hidden is None else hidden
     widths = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
     if name == "mlp":
         return models.MLP([int(np.prod(input_shape)), *widths, n_classes], "relu",
                           seed=seed, dtype=dtype)
+    if len(widths) != 1:
+        raise ValueError(f"hidden: the {name} has one hidden layer, got widths {widths}")
     if name == "cnn":
-        if len(widths) != 1:
-            raise ValueError(f"hidden: the cnn has one hidden layer, got widths {widths}")
-        small = min(input_shape[1:]) < 16
-        return models.SimpleConvNet(
-            input_dim=tuple(input_shape),
-            conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
-                        "stride": 1},
-            hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
-            dtype=dtype)
+        return models.CNN(tuple(input_shape), widths[0], n_classes, seed=seed, dtype=dtype)
+    if name == "deepcnn":
+        return models.DeepConvNet(tuple(input_shape), widths[0], n_classes, use_dropout=False,
+                                  seed=seed, dtype=dtype)
     if name in ("lstm", "gru", "rnn"):
         return make_sequence_model(name, input_shape, n_classes, seed=seed, dtype=dtype,
                                    hidden=widths[0])
-    raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+    small = min(input_shape[1:]) < 16
+    return models.SimpleConvNet(
+        input_dim=tuple(input_shape),
+        conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
+                    "stride": 1},
+        hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
+        dtype=dtype)
 
 
 def make_sequence_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import scratch.convnets
 import scratch.layers
 import scratch.models
 import torchref.layers
@@ -231,6 +232,14 @@ def load_seq_classifier(tmodel: torch.nn.Module, model: object) -> torch.nn.Modu
     return tmodel
 
 
+def load_specnet(tmodel: torch.nn.Module, model: object) -> torch.nn.Module:
+    """Copy a scratch ``CNN`` / ``DeepConvNet``'s weights into ``tmodel`` (the ``torchref``
+    twin built with the same options: ``torchref.models.CNN.from_scratch`` does both;
+    dropout masks are not copied)."""
+    copy_params(tmodel, model.params)
+    return tmodel
+
+
 def seq_classifier_to_scratch(model: torch.nn.Module) -> object:
     """A ``scratch.models_seq.LSTMClassifier`` with the torch model's cell, weights and dtype."""
     import scratch.models_seq
@@ -238,6 +247,16 @@ def seq_classifier_to_scratch(model: torch.nn.Module) -> object:
     smodel = scratch.models_seq.LSTMClassifier(model.input_size, model.hidden_size,
                                                model.output_size, cell=model.cell,
                                                dtype=params["Wx"].dtype)
+    for key, value in params.items():
+        smodel.params[key][...] = value
+    return smodel
+
+
+def specnet_to_scratch(model: torch.nn.Module) -> scratch.convnets.SpecNet:
+    """The ``scratch.models`` twin of a torch ``CNN`` / ``DeepConvNet``: options, weights, dtype."""
+    params = params_to_numpy(model.params)
+    cls = getattr(scratch.convnets, type(model).__name__)
+    smodel = cls(**model.options(), dtype=params["W1"].dtype)
     for key, value in params.items():
         smodel.params[key][...] = value
     return smodel

@@ -134,5 +134,8 @@ class MLP(Network):
         return convert.mlp_to_scratch(self)
 
 
+# The convolutional networks live in torchref.convnet and torchref.convnets; re-exported here.
+from torchref.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)
+
 # The recurrent sequence classifier lives in torchref.models_seq; re-exported here.
 from torchref.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

@@ -204,3 +204,11 @@ def clip_grads(grads: dict[str, torch.Tensor], max_norm: float) -> torch.Tensor:
     if not holders:
         return torch.tensor(0.0, dtype=torch.float64)
     return torch.nn.utils.clip_grad_norm_(holders, max_norm)
+
+# Learning-rate schedules (torch's own) are in torchref.lr_scheduler; re-exported here.
+from torchref.lr_scheduler import (  # noqa: E402, F401 (re-export)
+    SCHEDULERS,
+    CosineAnnealingLR,
+    ReduceLROnPlateau,
+    StepLR,
+)

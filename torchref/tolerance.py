@@ -54,8 +54,9 @@ or a convention that differs from the textbook formula, and what to do about
 it); ``divergence_notes`` picks the rows a failure message should mention.
 The measurements behind the rows:
 
-* Distillation loss, float32, alpha * T^2 > 1 (``scratch.distillation``).
-  The soft term is ``alpha * T^2 * KL``; each side's KL carries the float32
+* Distillation loss, float32, alpha * T^2 > 1 (``scratch.distillation``; the
+  default, the reference text's ``T^2 KL + CE``, has alpha's place taken by 1:
+  T > 1).  The soft term is ``alpha * T^2 * KL``; each side's KL carries the float32
   rounding of its log-softmax rows, about u log C ~ 1e-7 absolute, and the
   two sides round differently (summation order, exp/log implementations).
   T^2 multiplies that difference: measured over 500 random cases (logits of
@@ -65,8 +66,8 @@ The measurements behind the rows:
   ``scripts/kl_float32_divergence.py`` reproduces the measurement.  The
   parity test therefore compares, in float32, the two terms (KL and
   cross-entropy, within this policy at every T) and the total only where
-  alpha * T^2 <= 1; float64 totals are compared at every T, and gradients
-  (alpha T (q - p) / N: no T^2 amplification) in both dtypes.
+  alpha * T^2 <= 1 (the default: T <= 1); float64 totals are compared at every
+  T, and gradients (alpha T (q - p) / N: no T^2 amplification) in both dtypes.
 * Batch normalization, handled by the inputs rather than the numbers: it
   divides by the batch std, which can be as small as sqrt(eps) (1e-3 for the
   course's eps = 1e-6) when a feature is constant over the batch.

@@ -44,6 +44,9 @@ Non-finite values (``_nonfinite``): the input makers of the table draw +inf, -in
     (``nonfinite=True``) where torch defines the result
     ``NONFINITE``, ``maybe_nonfinite``, ``sprinkled``, ``dout_edges``, ``edge_row``,
     ``edge_examples`` (the pinned edges of every component).
+Deeper CNNs, schedules, the distillation recipe (``_strategies_cnn``)
+    ``SPEC_NET_KINDS``, ``spec_net_case``, ``spec_net_parity_case``, ``SCHEDULER_NAMES``,
+    ``scheduler_case``, ``distillation_recipe_case``.
 Recurrent layers (``_strategies_rnn``)
     ``lengths``, ``rnn_params``, ``rnn_case``, ``nonfinite_sequence``, ``embedding_case``,
     ``time_affine_case``, ``time_targets_case``, ``clip_grads_case``, ``lstm_classifier_case``.
@@ -96,6 +99,14 @@ from torchref.testing._strategies_cases import (
     softmax_case,
     temperatures,
 )
+from torchref.testing._strategies_cnn import (
+    SCHEDULER_NAMES,
+    SPEC_NET_KINDS,
+    distillation_recipe_case,
+    scheduler_case,
+    spec_net_case,
+    spec_net_parity_case,
+)
 from torchref.testing._strategies_conv import (
     conv_case,
     convnet_case,
@@ -131,6 +142,8 @@ __all__ = [
     "IDX_CODES",
     "NONFINITE",
     "OPTIMIZER_NAMES",
+    "SCHEDULER_NAMES",
+    "SPEC_NET_KINDS",
     "TEMPERATURE_RANGE",
     "affine_case",
     "alphas",
@@ -146,6 +159,7 @@ __all__ = [
     "convolution_case",
     "distillation_case",
     "distillation_loss_case",
+    "distillation_recipe_case",
     "dout_edges",
     "dropout_case",
     "dropout_layer_case",
@@ -185,9 +199,12 @@ __all__ = [
     "regularised_mlp_case",
     "rnn_case",
     "rnn_params",
+    "scheduler_case",
     "seeds",
     "smooth_batch",
     "softmax_case",
+    "spec_net_case",
+    "spec_net_parity_case",
     "sprinkled",
     "temperatures",
     "time_affine_case",
