@@ -135,7 +135,7 @@ class RunLock:
             raise LockError(f"{self.arg}: cannot write in {self.folder} "
                             f"({exc.strerror})") from exc
         except OSError as exc:
-            if isinstance(exc, FileExistsError):
+            if isinstance(exc, (FileExistsError, FileNotFoundError)):
                 raise
             raise LockError(f"{self.arg}: cannot write in {self.folder} "
                             f"({exc.strerror or exc})") from exc
@@ -158,7 +158,13 @@ class RunLock:
         except ImportError:
             raise _NoFlock from None
         while True:
-            fd = self._open(os.O_RDWR | os.O_CREAT)
+            try:
+                fd, created = self._open(os.O_RDWR | os.O_CREAT | os.O_EXCL), True
+            except FileExistsError:
+                try:
+                    fd, created = self._open(os.O_RDWR), False
+                except FileNotFoundError:
+                    continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -166,6 +172,8 @@ class RunLock:
                 raise self._in_use(self._read_info()) from None
             except OSError:          # no locks on this file system
                 os.close(fd)
+                if created:
+                    self.path.unlink(missing_ok=True)
                 raise _NoFlock from None
             try:                     # the holder before us may have unlinked the file
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
