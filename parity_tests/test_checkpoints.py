@@ -167,24 +167,27 @@ def test_script_refuses_an_absolute_name_in_history_and_deletes_nothing(scratch_
 
 # ----------------------------------------------------------------------------- 3. the lock, 5. tmp
 
-def wait_for_holder(lock: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_holder(path: Path, proc: subprocess.Popen, pid: bool = True,
+                    timeout: float = 120) -> None:
+    """Wait until ``path`` names ``proc``'s pid (a lock file), or exists (``pid=False``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         try:
-            if json.loads(lock.read_text() or "null")["pid"] == proc.pid:
+            if (not pid and path.exists()) or json.loads(path.read_text())["pid"] == proc.pid:
                 return
         except (OSError, ValueError, TypeError):
             pass
         time.sleep(0.1)
-    raise AssertionError(f"{lock} never named pid {proc.pid}")
+    raise AssertionError(f"{path} never appeared or named pid {proc.pid}")
 
 
 def test_second_run_is_refused_and_a_killed_run_s_lock_and_tmp_files_are_taken_over(
         tmp_path, capsys) -> None:
     """Issue 11.3 and 11.5: while a run holds --out, a second one exits 2 naming the folder and
-    the holder's pid, and changes nothing; once the holder is killed (-9), the next run takes
-    the lock over with a warning and removes the killed run's temporary files, only those."""
+    the holder's pid; once the holder is killed (-9, while it checkpoints every epoch), the next
+    run takes the lock over with a warning, removes the killed run's temporary files (only
+    those) and resumes from an intact checkpoint."""
     out = tmp_path / "D"
     holder = subprocess.Popen([sys.executable, str(SCRIPT), *SCRATCH, "--epochs", "100000",
                                "--batch-size", "500", "--out", str(out)],
@@ -192,6 +195,7 @@ def test_second_run_is_refused_and_a_killed_run_s_lock_and_tmp_files_are_taken_o
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         wait_for_holder(out / ".lock", holder)
+        wait_for_holder(out / "checkpoints" / "latest.json", holder, pid=False)
         second = train(*SCRATCH, "--epochs", "1", "--out", str(out))
         assert_usage_error(second.returncode, second.stderr, f"--out: {out} is in use",
                            f"pid {holder.pid} on host", "started ")
@@ -205,8 +209,10 @@ def test_second_run_is_refused_and_a_killed_run_s_lock_and_tmp_files_are_taken_o
     kept = [out / ".notes.tmp", out / f".metrics.csv.{os.getpid()}.abcdefgh.tmp"]
     for path in stale + kept:
         path.write_text("partial")
-    code, _, err = main_in_process([*SCRATCH, "--epochs", "1", "--out", str(out)], capsys)
-    assert code == 0, err
+    code, stdout, err = main_in_process([*SCRATCH, "--epochs", "100000", "--batch-size", "500",
+                                         "--out", str(out), "--resume", "--stop-after", "1"],
+                                        capsys)
+    assert code == 0 and "resumed from" in stdout and "unusable" not in err, err
     assert f"warning: took over the lock of {out} from pid {dead}" in err
     assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
     assert all(str(p) in err for p in stale)
@@ -233,6 +239,21 @@ def test_lock_without_flock_falls_back_to_exclusive_create(tmp_path, monkeypatch
     lock.release()
 
 
+def read_only_folder(path: Path) -> Path:
+    """A folder this user cannot write in: ``path`` made 0o555, or (root writes there anyway)
+    Linux's /sys, which refuses even root; skip when there is none."""
+    path.mkdir()
+    path.chmod(0o555)
+    for candidate in (path, Path("/sys/torchref-read-only-test")):
+        try:
+            candidate.mkdir(exist_ok=True)
+            (candidate / "probe").write_text("")
+        except OSError:
+            return candidate
+        (candidate / "probe").unlink()
+    pytest.skip("no folder refuses this user's writes (root without /sys)")
+
+
 @pytest.mark.parametrize("kind", ["file", "under-a-file", "read-only"])
 def test_unusable_out_is_a_usage_error_before_training(tmp_path, capsys, kind: str) -> None:
     """Issue 11.5: --out that is a file, lies under a file, or is read-only: exit 2 before the
@@ -241,14 +262,7 @@ def test_unusable_out_is_a_usage_error_before_training(tmp_path, capsys, kind: s
     blocker.write_text("not a folder")
     out = {"file": blocker, "under-a-file": blocker / "run", "read-only": tmp_path / "ro"}[kind]
     if kind == "read-only":
-        out.mkdir()
-        out.chmod(0o555)
-        try:
-            (out / "probe").write_text("")
-        except OSError:
-            pass
-        else:
-            pytest.skip("this user (root?) writes into read-only folders")
+        out = read_only_folder(out)
     code, stdout, err = main_in_process(["--impl", "scratch", "--epochs", "1", "--out",
                                          str(out)], capsys)
     assert_usage_error(code, err, "--out: ", str(out))
