@@ -205,18 +205,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     cfg = RunConfig(**vars(parser.parse_args(argv)))
     lock = None
-    try:
-        check_config(cfg)
-        lock = open_out(cfg)
-        run = Run(cfg)
-    except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
-        if lock is not None:
-            lock.release()
-        if cfg.impl != "scratch":
-            from torchref.training import cleanup_distributed
-            cleanup_distributed(synchronize=False)
-        parser.error(as_flag(str(exc)))
-    try:
+    try:               # the lock on --out is held from before the first step to the last output
+        try:
+            check_config(cfg)
+            lock = open_out(cfg)
+            run = Run(cfg)
+        except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
+            if cfg.impl != "scratch":
+                from torchref.training import cleanup_distributed
+                cleanup_distributed(synchronize=False)
+            parser.error(as_flag(str(exc)))
         return train(cfg, run)
     finally:
         if lock is not None:
@@ -226,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
 def train(cfg: RunConfig, run: Run) -> dict:
     """Train ``run`` to its end, then write the outputs and the closing lines."""
     main_process = run.info.is_main
-    for warning in run.warnings:
+    for warning in run.warnings if main_process else []:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     if main_process and run.resumed_from:
         print(f"resumed from {run.resumed_from}", flush=True)

@@ -115,7 +115,11 @@ def max_param_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
 
 
 class Run:
-    """State of one training run; ``run()`` executes it to the end (or to ``stop_after``)."""
+    """State of one training run; ``run()`` executes it to the end (or to ``stop_after``).
+
+    ``Run`` writes ``out/checkpoints`` but does not lock ``out``: its caller holds the
+    folder for the whole run (``scripts/train.py`` takes ``scratch.runlock.RunLock``).
+    """
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
