@@ -107,6 +107,21 @@ def test_pointer_names_other_than_plain_base_names_are_refused(scratch_run, tmp_
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize(("kind", "name"), [("json", ck.POINTER), ("scratch.npz", "x.pt"),
+                                           ("scratch.npz", "step1-abcdef.scratch.npz.bak")])
+def test_pointer_names_must_end_in_their_kind_and_never_name_the_pointer(tmp_path, kind: str,
+                                                                        name: str) -> None:
+    """A set naming the pointer itself (deleted at the next save) or a file of another kind."""
+    ck.save_checkpoint(tmp_path, "s1", {kind: lambda p: p.write_text("1")}, run="r")
+    p = json.loads((tmp_path / ck.POINTER).read_text())
+    p["sha256"][name] = p["sha256"].pop(p["files"][kind])
+    p["files"][kind] = p["history"][0][kind] = name
+    (tmp_path / ck.POINTER).write_text(json.dumps(p))
+    with pytest.raises(ck.CheckpointError, match=f"expected a name ending in '.{kind}'"):
+        ck.save_checkpoint(tmp_path, "s2", {kind: lambda p: p.write_text("2")}, run="r")
+    assert json.loads((tmp_path / ck.POINTER).read_text()) == p
+
+
 def test_script_refuses_an_absolute_name_in_history_and_deletes_nothing(scratch_run,
                                                                          tmp_path) -> None:
     out = copy_run(scratch_run, tmp_path / "run")

@@ -113,6 +113,9 @@ def read_pointer(folder: str | Path) -> dict | None:
                                   f"got {files!r}")
         for kind, name in files.items():
             check_name(name, f"{path}: history[{i}][{kind!r}]")
+            if not name.endswith(f".{kind}") or name == POINTER:
+                raise CheckpointError(f"{path}: history[{i}][{kind!r}]: expected a name ending "
+                                      f"in '.{kind}' (not {POINTER}), got {name!r}")
             if not isinstance(digests.get(name), str) or not HEX64.fullmatch(digests[name]):
                 raise CheckpointError(f"{path}: sha256[{name!r}]: expected 64 hex digits, got "
                                       f"{digests.get(name)!r}")
