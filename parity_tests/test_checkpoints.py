@@ -40,6 +40,10 @@ def test_issue_reproduction_second_run_then_resume(tmp_path) -> None:
     stopped = train("--impl", "scratch", "--epochs", "3", "--batch-size", "10", "--stop-after",
                     "30", "--out", out)
     assert stopped.returncode == 0 and "continue with --resume" in stopped.stdout, stopped.stderr
+    # a fresh run starts its own history: the first run's sets are gone once its set is written
+    kept = pointer(Path(out))["history"]
+    assert len(kept) == 1 and sorted(p.name for p in (Path(out) / "checkpoints").iterdir()) == \
+        sorted(["latest.json", *kept[0].values()])
     resumed = train("--impl", "scratch", "--epochs", "3", "--batch-size", "10", "--stop-after",
                     "30", "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
