@@ -112,7 +112,8 @@ class RunLock:
         except _NoFlock:
             old = self._lock_exclusive()
         os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(holder_info()).encode(), 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.write(self.fd, json.dumps(holder_info()).encode())
         os.fsync(self.fd)
         if old is None:
             return None
