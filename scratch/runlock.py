@@ -97,16 +97,17 @@ class RunLock:
 
     def acquire(self) -> str | None:
         """Take the lock or raise ``LockError``; returns a warning if it took over a stale one."""
+        if self.fd is not None:
+            raise RuntimeError(f"{self.path}: this RunLock is already held")
+        blocker = next((p for p in (self.folder, *self.folder.parents)
+                        if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise LockError(f"{self.arg}: {self.folder} is not a folder ({blocker} is a file)")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise LockError(f"{self.arg}: {self.folder} is not a folder (a file is in the way)")\
-                from None
         except OSError as exc:
             raise LockError(f"{self.arg}: cannot create the folder {self.folder} "
                             f"({exc.strerror or exc})") from exc
-        if not self.folder.is_dir():
-            raise LockError(f"{self.arg}: {self.folder} is not a folder (a file is in the way)")
         try:
             old = self._lock_flock()
         except _NoFlock:
