@@ -61,6 +61,24 @@ def parity(device: torch.device):
     return functools.partial(assert_parity, device=device)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _suite_at_one_thread() -> Iterator[None]:
+    """The whole suite at one thread: torch, NumPy's BLAS (threadpoolctl) and, through
+    OMP_NUM_THREADS, any subprocess.  On a busy 2-core machine extra threads only contend."""
+    from torchref.device import set_threads
+    old_torch, old_env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    limiter = set_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    if limiter is not None:
+        limiter.restore_original_limits()
+    torch.set_num_threads(old_torch)
+    if old_env is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = old_env
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """One torch intra-op thread for tests of tiny models (on a busy 2-core machine extra

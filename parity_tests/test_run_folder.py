@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from parity_tests.script_runs import SCRATCH, SCRIPT, assert_usage_error, main_in_process, train
 from scratch.runlock import LockError, RunLock, holder_info
@@ -159,24 +158,3 @@ def test_logs_hold_per_epoch_lines_and_no_progress_frames(tmp_path, capsys) -> N
                                       "--out", str(tmp_path / "run")], capsys)
     assert code == 0 and "epoch 1 " in out and "epoch 2 " in out, err
     assert "\r" not in out + err and "it/s" not in err and "epoch 1/2" not in err, err
-
-
-def test_compile_says_it_compiles_before_it_does(capsys, monkeypatch) -> None:
-    """Issue 11.17: --compile prints a line before the first (compiling) step."""
-    seen: list[str] = []
-
-    def fake_compile(module):
-        def forward(*args):
-            if not seen:
-                out, err = capsys.readouterr()
-                seen.append(out)
-                sys.stdout.write(out)
-                sys.stderr.write(err)
-            return module(*args)
-        return forward
-    monkeypatch.setattr(torch, "compile", fake_compile)
-    code, _, err = main_in_process(["--impl", "torch", "--device", "cpu", "--epochs", "1",
-                                    "--batch-size", "500", "--compile", "--no-progress"],
-                                   capsys)
-    assert code == 0, err
-    assert seen and "compiling the model" in seen[0] and "can take a minute" in seen[0]

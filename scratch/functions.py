@@ -9,6 +9,7 @@ function           formula                         derivative d f / d x
 =================  ==============================  ==============================
 step_function      1 if x > 0 else 0               0 (undefined at 0)
 sigmoid            1 / (1 + exp(-x))               sigmoid(x) (1 - sigmoid(x))
+tanh               (e^x - e^-x) / (e^x + e^-x)     1 - tanh(x)^2
 relu               max(0, x)                       1 if x > 0 else 0 (0 at x = 0,
                                                    as torch does)
 identity_function  x                               1
@@ -65,6 +66,28 @@ def sigmoid_grad(x: ArrayLike) -> np.ndarray:
     """
     s = sigmoid(x)
     return (1.0 - s) * s
+
+
+def tanh(x: ArrayLike) -> np.ndarray:
+    """Hyperbolic tangent ``(e^x - e^-x) / (e^x + e^-x) = 2 sigmoid(2x) - 1``.
+
+    The activation of the recurrent layers (``scratch.rnn``).  Written with the
+    formula, ``e^x`` overflows for x > 709 (float64), giving inf / inf = nan;
+    ``np.tanh`` saturates to +-1 instead, as torch does, so we use it.
+    """
+    x = as_float_array(x)
+    return np.tanh(x)
+
+
+def tanh_grad(x: ArrayLike) -> np.ndarray:
+    """Derivative of tanh at x: ``1 - tanh(x)^2``.
+
+    Derivation: tanh = s/c with s = sinh, c = cosh, s' = c, c' = s, so
+    d tanh/dx = (c c - s s) / c^2 = 1 - tanh^2.  A layer reuses its cached
+    output y = tanh(x): ``dx = dout * (1 - y^2)``.
+    """
+    y = tanh(x)
+    return 1.0 - y * y
 
 
 def relu(x: ArrayLike) -> np.ndarray:

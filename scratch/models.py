@@ -149,3 +149,6 @@ class MLP(Network):
 
 # The convolutional network lives in scratch.convnet; re-exported here.
 from scratch.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+
+# The recurrent sequence classifier lives in scratch.models_seq; re-exported here.
+from scratch.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

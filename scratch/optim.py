@@ -218,3 +218,29 @@ OPTIMIZERS: dict[str, type] = {
     "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
     "rmsprop": RMSprop, "adam": Adam,
 }
+
+
+def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> np.floating:
+    """Scale every gradient by ``min(1, max_norm / (norm + 1e-6))``, in place; return ``norm``.
+
+    ``norm = sqrt(sum_k ||g_k||^2)`` is the global L2 norm over every array of
+    ``grads`` together (as if they were one vector), computed as torch does,
+    the norm of the per-array norms.  Clipping the whole vector keeps its
+    direction, which is why recurrent networks (whose gradients can explode
+    over many steps) are trained with it.  The 1e-6 and the multiplication by
+    exactly 1 when nothing is clipped are ``torch.nn.utils.clip_grad_norm_``'s;
+    a non-finite norm makes the scale nan (torch's default,
+    ``error_if_nonfinite=False``).  Returns the norm before clipping, in the
+    gradients' dtype.
+    """
+    check_positive("max_norm", max_norm)
+    arrays = list(grads.values())
+    if not arrays:
+        return np.float64(0.0)
+    dtype = np.result_type(*arrays)
+    norm = np.linalg.norm(np.array([np.linalg.norm(g.reshape(-1)) for g in arrays], dtype=dtype))
+    with np.errstate(invalid="ignore"):
+        scale = min(dtype.type(max_norm) / (norm + dtype.type(1e-6)), dtype.type(1.0))
+    for g in arrays:
+        g *= scale
+    return dtype.type(norm)

@@ -34,7 +34,7 @@ from scratch.data import DATASETS
 from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
 from scratch.runlock import RunLock, clean_stale_tmp
 from scratch.training import MODELS
-from torchref.device import DEVICE_CHOICES
+from torchref.device import DEFAULT_THREADS, DEVICE_CHOICES, threads_line
 from torchref.lockstep import (
     DTYPES,
     EPOCH_LINE_LEGEND,
@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--deterministic", action="store_true",
                    help="torch.use_deterministic_algorithms(True), no cuDNN autotuning")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch and NumPy's BLAS (0: their defaults); 1 gives "
-                        "a fair scratch-vs-torch timing on a busy machine (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="CPU threads for torch and NumPy's BLAS (0: the libraries' defaults); "
+                        "more only contend on a busy machine (default: %(default)s)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars or per-epoch lines (the closing summary is kept)")
     return p
@@ -228,9 +228,11 @@ def train(cfg: RunConfig, run: Run) -> dict:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     if main_process and run.resumed_from:
         print(f"resumed from {run.resumed_from}", flush=True)
+    if main_process and cfg.progress:
+        print(threads_line(tuple(run.trainers)), flush=True)
     if main_process and cfg.compile:
-        print("compiling the model with torch.compile in the first steps (--compile); this "
-              "can take a minute or more", flush=True)
+        print("torch.compile: the first step compiles the model, which takes a while (minutes "
+              "on a busy CPU) with no other output", flush=True)
     if main_process and cfg.progress:
         print(EPOCH_LINE_LEGEND, flush=True)
     from torchref.training import cleanup_distributed
@@ -249,7 +251,8 @@ def train(cfg: RunConfig, run: Run) -> dict:
             print(f"stopped after step {run.global_step}; continue with --resume "
                   f"(same --out {cfg.out})")
         else:
-            print(summary_line(result["history"], len(run.trainers)))
+            print(f"{summary_line(result['history'], len(run.trainers))}; "
+                  f"{threads_line(tuple(run.trainers))}")
         if result["drift"]:
             r = drift_report(result["drift"])
             print(f"lockstep drift over {r['steps']} steps: max |Δ loss| "

@@ -356,3 +356,7 @@ for _name, _cls in so.OPTIMIZERS.items():
                        inputs("optimizer_steps_case", optimizer=_name), run_scratch=_run_s,
                        run_torch=_run_t, skip={"backward": NOT_DIFFERENTIATED},
                        group="optimizers"))
+
+
+# ---- the recurrent components live in torchref.components_rnn (it registers on import) -------
+import torchref.components_rnn  # noqa: E402, F401

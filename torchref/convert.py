@@ -147,3 +147,103 @@ def convnet_to_scratch(model: torchref.models.SimpleConvNet) -> scratch.models.S
         smodel.params[key][...] = value
     bn_state_to_scratch(model, smodel)
     return smodel
+
+
+# ---- recurrent layers and the sequence classifier (scratch.rnn <-> torchref.rnn / nn.*) -------
+# torch has two biases where the course's RNN and LSTM have one: b = b_ih + b_hh one way,
+# b_ih = b and b_hh = 0 the other (torchref.rnn freezes that zero).  The weights are
+# transposes only: the gate blocks are in torch's order on both sides.
+
+_NATIVE_KIND = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}
+
+
+def _native_kind(module: torch.nn.RNNBase) -> str:
+    kinds = [k for k, cls in _NATIVE_KIND.items() if isinstance(module, cls)]
+    if not kinds:
+        raise ValueError(f"module: expected an nn.RNN, nn.LSTM or nn.GRU, got "
+                         f"{type(module).__name__}")
+    kind = kinds[0]
+    if module.num_layers != 1 or module.bidirectional or not module.bias \
+            or getattr(module, "proj_size", 0) or getattr(module, "nonlinearity", "tanh") != "tanh":
+        raise ValueError("module: expected one layer, one direction, with biases, no projection "
+                         "and (for nn.RNN) nonlinearity='tanh', as the scratch layers are")
+    return kind
+
+
+def recurrent_params_from_native(module: torch.nn.RNNBase) -> dict[str, np.ndarray]:
+    """Course-layout arrays of a one-layer ``nn.RNN``/``nn.LSTM``/``nn.GRU``:
+    ``Wx = weight_ih_l0^T``, ``Wh = weight_hh_l0^T``, ``b = bias_ih_l0 + bias_hh_l0``
+    (GRU: ``bx = bias_ih_l0``, ``bh = bias_hh_l0``)."""
+    kind = _native_kind(module)
+    out = {"Wx": to_numpy(module.weight_ih_l0.T), "Wh": to_numpy(module.weight_hh_l0.T)}
+    if kind == "GRU":
+        out["bx"], out["bh"] = to_numpy(module.bias_ih_l0), to_numpy(module.bias_hh_l0)
+    else:
+        out["b"] = to_numpy(module.bias_ih_l0 + module.bias_hh_l0)
+    return out
+
+
+def recurrent_layer_from_native(module: torch.nn.RNNBase, stateful: bool = False) -> object:
+    """The scratch layer (``scratch.rnn.TimeRNN/TimeLSTM/TimeGRU``) of a native torch module."""
+    import scratch.rnn
+    cls = getattr(scratch.rnn, f"Time{_native_kind(module)}")
+    return cls(*recurrent_params_from_native(module).values(), stateful=stateful)
+
+
+def recurrent_to_native(layer: object, device: torch.device | str | None = None,
+                        dtype: torch.dtype | None = None) -> torch.nn.RNNBase:
+    """A plain ``nn.RNN(nonlinearity='tanh')``/``nn.LSTM``/``nn.GRU(batch_first=True)`` with a
+    scratch layer's weights (``bias_ih_l0 = b``, ``bias_hh_l0 = 0``; GRU both biases)."""
+    kind = layer.kind
+    dtype = dtype or torch.from_numpy(layer.Wx[:0]).dtype
+    module = _NATIVE_KIND[kind](layer.D, layer.H, batch_first=True, dtype=dtype, device=device)
+    biases = (layer.bx, layer.bh) if kind == "GRU" else (layer.b, np.zeros_like(layer.b))
+    with torch.no_grad():
+        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                               (layer.Wx.T, layer.Wh.T, *biases), strict=True):
+            getattr(module, name).copy_(torch.as_tensor(np.ascontiguousarray(value)))
+    return module
+
+
+def recurrent_to_torch(layer: object, device: torch.device | str | None = None,
+                       dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """The ``torchref.rnn`` mirror of a scratch recurrent layer, same weights and ``stateful``."""
+    import torchref.rnn
+    kind = layer.kind
+    arrays = [layer.Wx, layer.Wh, *((layer.bx, layer.bh) if kind == "GRU" else (layer.b,))]
+    tensors = [torch.as_tensor(a).to(device=device, dtype=dtype) for a in arrays]
+    return getattr(torchref.rnn, f"Time{kind}")(*tensors, stateful=layer.stateful)
+
+
+def recurrent_to_scratch(module: torch.nn.Module) -> object:
+    """The scratch layer of a ``torchref.rnn`` mirror (its exact weights and dtype)."""
+    import scratch.rnn
+    kind = module.kind
+    arrays = [module.Wx, module.Wh, *((module.bx, module.bh) if kind == "GRU" else (module.b,))]
+    return getattr(scratch.rnn, f"Time{kind}")(*(to_numpy(a) for a in arrays),
+                                                stateful=module.stateful)
+
+
+def seq_classifier_from_scratch(model: object, device: torch.device | str | None = None,
+                                dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """A ``torchref.models_seq.LSTMClassifier`` with the scratch model's cell and weights."""
+    import torchref.models_seq
+    if dtype is None:
+        dtype = torch.from_numpy(model.params["Wx"][:0]).dtype
+    tmodel = torchref.models_seq.LSTMClassifier(model.input_size, model.hidden_size,
+                                                model.output_size, cell=model.cell, dtype=dtype,
+                                                device=device)
+    copy_params(tmodel, model.params)
+    return tmodel
+
+
+def seq_classifier_to_scratch(model: torch.nn.Module) -> object:
+    """A ``scratch.models_seq.LSTMClassifier`` with the torch model's cell, weights and dtype."""
+    import scratch.models_seq
+    params = params_to_numpy(model.params)
+    smodel = scratch.models_seq.LSTMClassifier(model.input_size, model.hidden_size,
+                                               model.output_size, cell=model.cell,
+                                               dtype=params["Wx"].dtype)
+    for key, value in params.items():
+        smodel.params[key][...] = value
+    return smodel

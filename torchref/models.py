@@ -134,3 +134,6 @@ class MLP(Network):
 
 # The convolutional network lives in torchref.convnet; re-exported here.
 from torchref.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+
+# The recurrent sequence classifier lives in torchref.models_seq; re-exported here.
+from torchref.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

@@ -169,3 +169,17 @@ OPTIMIZERS: dict[str, type] = {
     "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
     "rmsprop": RMSprop, "adam": Adam,
 }
+
+
+def clip_grads(grads: dict[str, torch.Tensor], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` on a dict of gradient tensors (in place); returns
+    the norm before clipping.  See ``scratch.optim.clip_grads``."""
+    check_positive("max_norm", max_norm)
+    holders = []
+    for g in grads.values():
+        p = torch.empty_like(g)
+        p.grad = g                          # the same tensor: clip_grad_norm_ scales it in place
+        holders.append(p)
+    if not holders:
+        return torch.tensor(0.0, dtype=torch.float64)
+    return torch.nn.utils.clip_grad_norm_(holders, max_norm)

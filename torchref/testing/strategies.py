@@ -566,3 +566,17 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) ->
     if layer:
         return _case(s, t, target, init=(T, alpha))
     return _case(s, t, target, temperature=T, alpha=alpha)
+
+
+# ---- the recurrent components (torchref/testing/_strategies_rnn.py), re-exported by name ----
+from torchref.testing._strategies_rnn import (  # noqa: E402, F401
+    clip_grads_case,
+    embedding_case,
+    lengths,
+    lstm_classifier_case,
+    nonfinite_sequence,
+    rnn_case,
+    rnn_params,
+    time_affine_case,
+    time_targets_case,
+)
