@@ -19,13 +19,13 @@ arrays, saved with ``save_npz_atomic`` (``np.savez``; loaded without pickle).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from scratch._atomic import atomic_write, write_json_atomic
+from scratch._atomic import atomic_write
+from scratch.checkpoints import POINTER, read_pointer, save_checkpoint  # noqa: F401 (re-exported)
 from scratch.models_seq import LSTMClassifier, check_cell
 
 MODELS = ("mlp", "cnn", "simplecnn", "deepcnn", "lstm", "gru", "rnn")
@@ -146,14 +146,46 @@ class Trainer:
                 out[f"opt/{attr}"] = np.asarray(value)
         return out
 
+    def check_state_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``arrays`` if ``load_state_arrays`` can restore them whole, else ``ValueError``.
+
+        Every parameter with its shape, every number the optimizer keeps (``opt/lr``,
+        Adam's ``opt/iter``...), and each per-parameter state (``opt/v/K``) for every
+        parameter ``K`` with ``K``'s shape.
+        """
+        shapes = {k: v.shape for k, v in self.model.params.items()}
+        wanted = [k for k in self.state_arrays() if k.startswith("param/") or k.count("/") == 1]
+        missing = [k for k in wanted if k not in arrays]
+        if missing:
+            raise ValueError(f"checkpoint: missing {', '.join(missing)}")
+        groups: dict[str, set[str]] = {}
+        for key, value in arrays.items():
+            parts = key.split("/")
+            per_param = (parts[0] == "param" and len(parts) == 2) or \
+                (parts[0] == "opt" and len(parts) == 3)
+            if not per_param:
+                continue
+            if parts[-1] not in shapes:
+                raise ValueError(f"checkpoint {key}: the model has no parameter {parts[-1]!r}")
+            if value.shape != shapes[parts[-1]]:
+                raise ValueError(f"checkpoint {key}: expected shape {shapes[parts[-1]]}, "
+                                 f"got {value.shape}")
+            if parts[0] == "opt":
+                groups.setdefault(parts[1], set()).add(parts[2])
+        for attr, keys in groups.items():
+            if keys != set(shapes):
+                raise ValueError(f"checkpoint opt/{attr}: expected entries for "
+                                 f"{sorted(shapes)}, got {sorted(keys)}")
+        return arrays
+
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Inverse of ``state_arrays``: parameters copied in place, optimizer state restored."""
+        """Inverse of ``state_arrays``: parameters copied in place, optimizer state restored.
+
+        Checked whole first (``check_state_arrays``): a bad set changes nothing.
+        """
+        self.check_state_arrays(arrays)
         for k, v in self.model.params.items():
-            saved = arrays[f"param/{k}"]
-            if saved.shape != v.shape:
-                raise ValueError(f"checkpoint param/{k}: expected shape {v.shape}, "
-                                 f"got {saved.shape}")
-            v[...] = saved
+            v[...] = arrays[f"param/{k}"]
         state: dict = {}
         for key, value in arrays.items():
             parts = key.split("/")
@@ -170,6 +202,7 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- atomic files
+# (checkpoint sets, their pointer, hashes, name checks, the run-folder lock: scratch.checkpoints)
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` of ``arrays`` into ``path`` (exactly that name: no ``.npz`` appended)."""
@@ -186,44 +219,6 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Arrays saved by ``save_npz_atomic`` (pickle refused)."""
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-POINTER = "latest.json"
-
-
-def save_checkpoint(folder: str | Path, tag: str, meta: dict,
-                    writers: dict[str, Callable[[Path], None]], keep: int = 2) -> None:
-    """One checkpoint = some files + the pointer ``folder/latest.json`` naming them.
-
-    Each file ``{tag}.{name}`` is written atomically by ``writers[name](tmp)``;
-    only then is the pointer replaced (atomically) to name the new set.  A crash
-    at any moment leaves the pointer on the previous complete set, whose files
-    are kept until ``keep`` newer sets exist.
-    """
-    folder = Path(folder)
-    files = {name: f"{tag}.{name}" for name in writers}
-    for name, write in writers.items():
-        atomic_write(folder / files[name], write)
-    old = read_pointer(folder)
-    history = [*(old or {}).get("history", []), files]
-    write_json_atomic(folder / POINTER, {"meta": meta, "files": files,
-                                         "history": history[-keep:]})
-    for stale in history[:-keep]:
-        for fname in stale.values():
-            (folder / fname).unlink(missing_ok=True)
-
-
-def read_pointer(folder: str | Path) -> dict | None:
-    """The pointer of the latest complete checkpoint in ``folder`` (None when there is none)."""
-    path = Path(folder) / POINTER
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not a valid checkpoint pointer ({exc})") from exc
 
 
 def iterate(batches: list[np.ndarray], start: int = 0) -> Iterator[tuple[int, np.ndarray]]:

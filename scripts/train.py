@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
+import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from scratch._atomic import atomic_write, write_text_atomic
 from scratch.data import DATASETS
 from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
+from scratch.runlock import RunLock, clean_stale_tmp
 from scratch.training import MODELS
 from torchref.device import DEFAULT_THREADS, DEVICE_CHOICES, threads_line
 from torchref.lockstep import (
@@ -35,6 +39,7 @@ from torchref.lockstep import (
     IMPLS,
     Run,
     RunConfig,
+    check_config,
     drift_report,
     summary_line,
 )
@@ -104,7 +109,8 @@ def write_outputs(out: Path, cfg: RunConfig, result: dict) -> None:
     if result["history"]:
         def write_csv(tmp: Path) -> None:
             with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(result["history"][0]))
+                columns = dict.fromkeys(k for r in result["history"] for k in r)
+                w = csv.DictWriter(f, fieldnames=list(columns))
                 w.writeheader()
                 w.writerows(result["history"])
         atomic_write(out / "metrics.csv", write_csv)
@@ -166,17 +172,58 @@ def as_flag(message: str) -> str:
     return message
 
 
+def open_out(cfg: RunConfig) -> RunLock | None:
+    """Lock ``--out`` for this run (the main process's), before any training.
+
+    Raises ``ValueError`` when the folder is unusable (a file, not writable) or
+    held by another run; removes temporary files of a killed run; says when it
+    took over the lock of a dead one.
+    """
+    if not cfg.out or int(os.environ.get("RANK", "0")) != 0:
+        return None
+    lock = RunLock(Path(cfg.out).expanduser(), arg="out")
+    taken_over = lock.acquire()
+    checkpoints = lock.folder / "checkpoints"
+    try:
+        checkpoints.mkdir(exist_ok=True)
+        if not os.access(checkpoints, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        lock.release()
+        raise ValueError(f"out: cannot write checkpoints in {checkpoints} "
+                         f"({exc.strerror or exc})") from None
+    if taken_over:
+        print(f"warning: {taken_over}", file=sys.stderr, flush=True)
+    for stale in [*clean_stale_tmp(lock.folder), *clean_stale_tmp(checkpoints)]:
+        print(f"removed {stale}, left by a run that was killed mid-write", file=sys.stderr)
+    return lock
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     cfg = RunConfig(**vars(parser.parse_args(argv)))
-    try:
-        run = Run(cfg)
-    except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
-        if cfg.impl != "scratch":
-            from torchref.training import cleanup_distributed
-            cleanup_distributed(synchronize=False)
-        parser.error(as_flag(str(exc)))
+    lock = None
+    try:               # the lock on --out is held from before the first step to the last output
+        try:
+            check_config(cfg)
+            lock = open_out(cfg)
+            run = Run(cfg)
+        except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
+            if cfg.impl != "scratch":
+                from torchref.training import cleanup_distributed
+                cleanup_distributed(synchronize=False)
+            parser.error(as_flag(str(exc)))
+        return train(cfg, run)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def train(cfg: RunConfig, run: Run) -> dict:
+    """Train ``run`` to its end, then write the outputs and the closing lines."""
     main_process = run.info.is_main
+    for warning in run.warnings if main_process else []:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if main_process and run.resumed_from:
         print(f"resumed from {run.resumed_from}", flush=True)
     if main_process and cfg.progress:
