@@ -118,7 +118,7 @@ def test_the_plugin_in_a_user_project(pytester: pytest.Pytester) -> None:
     assert "torchref: hypothesis profile ci" in out
     assert "test_wrong.py::test_softplus[cpu] FAILED" in out or "FAILED test_wrong.py" in out
     assert re.search(r"(Failing test case|Falsifying example): parity_check\(\s+"
-                     r".*case=\w+\((args=\()?array\(\[\[", out, flags=re.S)     # hypothesis's shrunk input
+                     r".*case=\w+\((args=\()?array\(\[\[", out, flags=re.S)  # the shrunk input
     assert "backward dx: torchref vs scratch: first differing element" in out
 
 
