@@ -134,3 +134,6 @@ class MLP(Network):
 
 # The convolutional network lives in torchref.convnet; re-exported here.
 from torchref.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+
+# The Transformer classifier lives in torchref.models_attention; re-exported for model_from_scratch.
+from torchref.models_attention import TransformerClassifier  # noqa: E402, F401 (re-export)
