@@ -356,3 +356,7 @@ for _name, _cls in so.OPTIMIZERS.items():
                        inputs("optimizer_steps_case", optimizer=_name), run_scratch=_run_s,
                        run_torch=_run_t, skip={"backward": NOT_DIFFERENTIATED},
                        group="optimizers"))
+
+
+# ---- layer normalization, attention and the Transformer: their own module -------------------
+import torchref.components_attention  # noqa: E402, F401 (registers its rows)

@@ -189,6 +189,33 @@ def _fill_norm(norm: torch.nn.LayerNorm, gamma: torch.Tensor, beta: torch.Tensor
         norm.bias.copy_(beta)
 
 
+def native_attention_parameters(p: dict[str, torch.Tensor], prefix: str
+                                ) -> dict[str, torch.Tensor]:
+    """``nn.MultiheadAttention``'s parameters as differentiable functions of Wq ... bo
+    (for ``torch.func.functional_call``): in_proj packs [Wq^T; Wk^T; Wv^T]."""
+    return {f"{prefix}in_proj_weight": torch.cat([p["Wq"].T, p["Wk"].T, p["Wv"].T]),
+            f"{prefix}in_proj_bias": torch.cat([p["bq"], p["bk"], p["bv"]]),
+            f"{prefix}out_proj.weight": p["Wo"].T, f"{prefix}out_proj.bias": p["bo"]}
+
+
+def encoder_layer_parameters(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``nn.TransformerEncoderLayer``'s parameter names -> the course's tensors (W transposed)."""
+    return {**native_attention_parameters(p, "self_attn."),
+            "linear1.weight": p["W1"].T, "linear1.bias": p["b1"],
+            "linear2.weight": p["W2"].T, "linear2.bias": p["b2"],
+            "norm1.weight": p["gamma1"], "norm1.bias": p["beta1"],
+            "norm2.weight": p["gamma2"], "norm2.bias": p["beta2"]}
+
+
+def reference_block_parameters(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The literal block's parameter names -> the course's tensors (W transposed)."""
+    return {**native_attention_parameters(p, "attention."),
+            "feed_forward.0.weight": p["W1"].T, "feed_forward.0.bias": p["b1"],
+            "feed_forward.2.weight": p["W2"].T, "feed_forward.2.bias": p["b2"],
+            "norm1.weight": p["gamma1"], "norm1.bias": p["beta1"],
+            "norm2.weight": p["gamma2"], "norm2.bias": p["beta2"]}
+
+
 def encoder_layer_from_params(params: dict[str, torch.Tensor], num_heads: int,
                               eps: float = 1e-5) -> torch.nn.TransformerEncoderLayer:
     """``nn.TransformerEncoderLayer(norm_first=False, activation="relu", batch_first=True,

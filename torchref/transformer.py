@@ -92,6 +92,8 @@ class SelfAttention(nn.MultiheadAttention):
 
     def forward(self, value, key, query, mask):  # the text's argument order
         attn_mask = None if mask is None else ~mask
+        if attn_mask is not None and attn_mask.dim() == 3:     # (N, Tq, Tk): every head
+            attn_mask = attn_mask.repeat_interleave(self.num_heads, dim=0)
         return super().forward(query, key, value, attn_mask=attn_mask, need_weights=False)[0]
 
 

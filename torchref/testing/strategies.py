@@ -566,3 +566,38 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) ->
     if layer:
         return _case(s, t, target, init=(T, alpha))
     return _case(s, t, target, temperature=T, alpha=alpha)
+
+
+# ---- layer normalization, attention and the Transformer (a module of their own) -------------
+from torchref.testing._strategies_attention import (  # noqa: E402 (after the helpers it uses)
+    attention_case as attention_case,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    attention_mask as attention_mask,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    block_params as block_params,
+)
+from torchref.testing._strategies_attention import grid as grid  # noqa: E402
+from torchref.testing._strategies_attention import (  # noqa: E402
+    layernorm_case as layernorm_case,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    layernorm_rows as layernorm_rows,
+)
+from torchref.testing._strategies_attention import mha_case as mha_case  # noqa: E402
+from torchref.testing._strategies_attention import (  # noqa: E402
+    mha_inputs as mha_inputs,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    mha_weights as mha_weights,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    positional_encoding_case as positional_encoding_case,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    transformer_block_case as transformer_block_case,
+)
+from torchref.testing._strategies_attention import (  # noqa: E402
+    transformer_classifier_case as transformer_classifier_case,
+)
