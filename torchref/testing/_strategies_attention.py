@@ -151,7 +151,9 @@ def block_params(draw: st.DrawFn, dtype: type, e: int, conditioned: bool = False
     ``conditioned`` (float32): both layer norms see inputs with a spread comparable to their
     size (see ``transformer_block_case``): gamma1, gamma2 in [0.5, 2] (positive: a sign
     flip can turn a normalised row into a constant one), and the sub-layers that add to
-    the residual stream small (Wv, Wo, bv, bo <= 1/8; W1, b1, W2, b2 <= 1/32)."""
+    the residual stream small (Wv, Wo, bv, bo <= 1/8; W1 <= 1/64, W2, b2 <= 1/32), and no
+    relu input near its kink (where rounding picks the side): |b1| in [1, 2] dominates
+    |x W1| <= 1, so each hidden unit is on (b1 > 0) or off (b1 < 0) on both sides."""
     f = draw(st.integers(1, 2)) * e
     small, tiny = (0.125, 1 / 32) if conditioned else (0.5, 0.5)
     w = [draw(arrays(dtype, (e, e), 0.5 if i < 2 else small)) for i in range(4)]
@@ -162,8 +164,13 @@ def block_params(draw: st.DrawFn, dtype: type, e: int, conditioned: bool = False
         if conditioned:
             return draw(hnp.arrays(dtype, (e,), elements=st.floats(0.5, 2.0, width=32)))
         return draw(arrays(dtype, (e,), 2.0))
-    params.update(gamma1=gamma(), beta1=draw(arrays(dtype, (e,), small)),
-                  W1=draw(arrays(dtype, (e, f), tiny)), b1=draw(arrays(dtype, (f,), tiny)),
+    if conditioned:
+        w1 = draw(arrays(dtype, (e, f), 1 / 64))
+        b1 = draw(hnp.arrays(dtype, (f,), elements=st.floats(1.0, 2.0, width=32))) * draw(
+            hnp.arrays(dtype, (f,), elements=st.sampled_from([-1.0, 1.0])))
+    else:
+        w1, b1 = draw(arrays(dtype, (e, f), 0.5)), draw(arrays(dtype, (f,), 0.5))
+    params.update(gamma1=gamma(), beta1=draw(arrays(dtype, (e,), small)), W1=w1, b1=b1,
                   W2=draw(arrays(dtype, (f, e), tiny)), b2=draw(arrays(dtype, (e,), tiny)),
                   gamma2=gamma(), beta2=draw(arrays(dtype, (e,), 1.0)))
     return params
@@ -171,7 +178,7 @@ def block_params(draw: st.DrawFn, dtype: type, e: int, conditioned: bool = False
 
 @st.composite
 def transformer_block_case(draw: st.DrawFn, dtype: type, self_attention: bool = False,
-                           dropout: bool = True) -> object:
+                           dropout: bool = True, conditioned: bool | None = None) -> object:
     """init (the 16 parameters in ``BLOCK_PARAMS`` order, num_heads, dropout ratio, keep-mask 1,
     keep-mask 2), args (query, key, value, mask) or, ``self_attention``, (x, mask).
     E = heads * head_dim >= 2 (layer norm over one feature is the constant beta).  The two
@@ -183,8 +190,10 @@ def transformer_block_case(draw: st.DrawFn, dtype: type, self_attention: bool = 
     differs from the course's by about ``u |x| / std`` (times dout, summed over the tokens
     for dgamma), so every layer norm input needs a spread comparable to its size.  The query
     rows are centred grid rows with two entries 1 apart, and ``block_params(conditioned=True)``
-    keeps the attention and feed-forward additions small."""
-    conditioned = np.dtype(dtype) == np.float32
+    keeps the attention and feed-forward additions small.  ``conditioned=True`` asks for the
+    same in float64 (central differences need layer-norm inputs with std >> h)."""
+    if conditioned is None:
+        conditioned = np.dtype(dtype) == np.float32
     heads, head_dim = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     e = max(2, heads * head_dim)
     heads = heads if e % heads == 0 else 1
