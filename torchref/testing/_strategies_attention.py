@@ -190,7 +190,9 @@ def transformer_block_case(draw: st.DrawFn, dtype: type, self_attention: bool = 
     differs from the course's by about ``u |x| / std`` (times dout, summed over the tokens
     for dgamma), so every layer norm input needs a spread comparable to its size.  The query
     rows are centred grid rows with two entries 1 apart, and ``block_params(conditioned=True)``
-    keeps the attention and feed-forward additions small.  ``conditioned=True`` asks for the
+    keeps the attention and feed-forward additions small; the first dropout keeps every
+    unit (dropping x's row would leave norm2 only the small feed-forward output: the
+    first mask is drawn in float64 only).  ``conditioned=True`` asks for the
     same in float64 (central differences need layer-norm inputs with std >> h)."""
     if conditioned is None:
         conditioned = np.dtype(dtype) == np.float32
@@ -209,6 +211,8 @@ def transformer_block_case(draw: st.DrawFn, dtype: type, self_attention: bool = 
     ratio = draw(st.sampled_from([0.0, 0.1, 0.5])) if dropout else 0.0
     masks = ((draw(hnp.arrays(np.bool_, query.shape)), draw(hnp.arrays(np.bool_, query.shape)))
              if ratio else (None, None))
+    if ratio and conditioned:       # a dropped row of x would leave norm2 only the small ff
+        masks = (np.ones(query.shape, dtype=bool), masks[1])
     init = (*(params[k] for k in BLOCK_PARAMS), heads, ratio, *masks)
     if self_attention:
         return _case(query, mask, init=init)
