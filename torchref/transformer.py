@@ -90,7 +90,8 @@ class SelfAttention(nn.MultiheadAttention):
     def __init__(self, embed_size: int, heads: int) -> None:
         super().__init__(embed_size, heads, batch_first=True)
 
-    def forward(self, value, key, query, mask):  # the text's argument order
+    def forward(self, value: torch.Tensor, key: torch.Tensor, query: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:  # the text's argument order
         attn_mask = None if mask is None else ~mask
         if attn_mask is not None and attn_mask.dim() == 3:     # (N, Tq, Tk): every head
             attn_mask = attn_mask.repeat_interleave(self.num_heads, dim=0)
@@ -100,7 +101,8 @@ class SelfAttention(nn.MultiheadAttention):
 class ReferenceTransformerBlock(nn.Module):
     """The Transformer block exactly as the reference text writes it (module docstring)."""
 
-    def __init__(self, embed_size, heads, dropout, forward_expansion):
+    def __init__(self, embed_size: int, heads: int, dropout: float,
+                 forward_expansion: int) -> None:
         super().__init__()
         self.attention = SelfAttention(embed_size, heads)
         self.norm1 = nn.LayerNorm(embed_size)
@@ -114,7 +116,8 @@ class ReferenceTransformerBlock(nn.Module):
 
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, value, key, query, mask):
+    def forward(self, value: torch.Tensor, key: torch.Tensor, query: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
         attention = self.attention(value, key, query, mask)
 
         # Add skip connection, run through normalization and finally dropout

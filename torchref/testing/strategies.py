@@ -569,35 +569,17 @@ def distillation_loss_case(draw: st.DrawFn, dtype: type, layer: bool = False) ->
 
 
 # ---- layer normalization, attention and the Transformer (a module of their own) -------------
-from torchref.testing._strategies_attention import (  # noqa: E402 (after the helpers it uses)
-    attention_case as attention_case,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    attention_mask as attention_mask,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    block_params as block_params,
-)
-from torchref.testing._strategies_attention import grid as grid  # noqa: E402
-from torchref.testing._strategies_attention import (  # noqa: E402
-    layernorm_case as layernorm_case,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    layernorm_rows as layernorm_rows,
-)
-from torchref.testing._strategies_attention import mha_case as mha_case  # noqa: E402
-from torchref.testing._strategies_attention import (  # noqa: E402
-    mha_inputs as mha_inputs,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    mha_weights as mha_weights,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    positional_encoding_case as positional_encoding_case,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    transformer_block_case as transformer_block_case,
-)
-from torchref.testing._strategies_attention import (  # noqa: E402
-    transformer_classifier_case as transformer_classifier_case,
-)
+from torchref.testing import _strategies_attention as _attention  # noqa: E402 (uses the above)
+
+attention_case = _attention.attention_case
+attention_mask = _attention.attention_mask
+block_params = _attention.block_params
+grid = _attention.grid
+layernorm_case = _attention.layernorm_case
+layernorm_rows = _attention.layernorm_rows
+mha_case = _attention.mha_case
+mha_inputs = _attention.mha_inputs
+mha_weights = _attention.mha_weights
+positional_encoding_case = _attention.positional_encoding_case
+transformer_block_case = _attention.transformer_block_case
+transformer_classifier_case = _attention.transformer_classifier_case
