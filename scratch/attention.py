@@ -20,8 +20,10 @@ Numerical edge: the scores are not bounded (|q| |k| can be 1e3 and more, where
 subtracts the row max over the *allowed* keys first, so every exponent is <= 0
 and the largest term is exactly 1 (the same argument as ``scratch.functions.softmax``).
 Non-finite inputs propagate as in torch: a +inf score makes its row NaN,
-a -inf score gets weight 0, a NaN in v reaches every output that multiplies it
-(also with weight 0: 0 * NaN = NaN).
+a -inf score gets weight 0, a row whose scores are *all* -inf (from the data,
+e.g. q = inf) gets weights 0 and output 0 (torch's "safe softmax"; a row the
+*mask* empties is the error above), and a NaN in v reaches every output that
+multiplies it (also with weight 0: 0 * NaN = NaN).
 
 Backward (``scaled_dot_product_attention_backward``), with s = 1/sqrt(d) and
 dout = dL/d out::
@@ -68,8 +70,10 @@ def attention_weights(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None = No
     scores = (q @ np.swapaxes(k, -1, -2)) * scale
     if mask is not None:
         scores = np.where(mask, scores, -np.inf)
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    top = scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores - np.where(top == -np.inf, 0, top))   # a row of -inf scores: all 0
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total == 0, 1, total)
 
 
 def scaled_dot_product_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
