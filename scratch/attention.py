@@ -52,6 +52,12 @@ from scratch._checks_attention import (
 MHA_PARAMS = ("Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
 
 
+def _flat(x: np.ndarray) -> np.ndarray:
+    """(N, T, E) -> (N * T, E): every token a row, so ``_flat(x).T @ _flat(g)`` is the
+    weight gradient summed over batch and time in one matrix product."""
+    return x.reshape(-1, x.shape[-1])
+
+
 def _check(q: np.ndarray, k: np.ndarray, v: np.ndarray,
            mask: np.ndarray | None) -> np.ndarray | None:
     mask = None if mask is None else np.asarray(mask)
@@ -184,12 +190,12 @@ class MultiHeadAttention:
             raise ValueError(f"dout: expected shape {query.shape} (the shape of "
                              f"MultiHeadAttention.forward's output), got {dout.shape}")
         self.dbo = dout.sum(axis=(0, 1))
-        self.dWo = np.einsum("nte,ntf->ef", o, dout)
+        self.dWo = _flat(o).T @ _flat(dout)
         dq, dk, dv = (self._merge(g) for g in attention_backward_from_weights(
             self._split(dout @ self.Wo.T), q, k, v, p))
         grads = []
         for name, x, g in (("q", query, dq), ("k", key, dk), ("v", value, dv)):
-            setattr(self, f"dW{name}", np.einsum("nte,ntf->ef", x, g))
+            setattr(self, f"dW{name}", _flat(x).T @ _flat(g))
             setattr(self, f"db{name}", g.sum(axis=(0, 1)))
             grads.append(g @ getattr(self, f"W{name}").T)
         return grads[0], grads[1], grads[2]

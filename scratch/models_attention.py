@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratch._checks_attention import check_positive_int
-from scratch.attention import positional_encoding
+from scratch.attention import _flat, positional_encoding
 from scratch.gradient import params_numerical_gradient
 from scratch.layers import SoftmaxWithLoss
 from scratch.losses import as_onehot
@@ -108,7 +108,7 @@ class TransformerClassifier:
                        axis=1)
         dh = sum(self.block.backward(dh))          # query, key and value were one array
         grads.update(self.block.grads())
-        grads["W_in"] = np.einsum("ntf,nte->fe", x, dh)
+        grads["W_in"] = _flat(x).T @ _flat(dh)
         grads["b_in"] = dh.sum(axis=(0, 1))
         return {k: grads[k] for k in self.params}
 

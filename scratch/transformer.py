@@ -36,7 +36,7 @@ from scratch._checks_attention import (
     check_dropout_ratio,
     check_positive_int,
 )
-from scratch.attention import MHA_PARAMS, MultiHeadAttention
+from scratch.attention import MHA_PARAMS, MultiHeadAttention, _flat
 from scratch.dropout import Dropout
 from scratch.layernorm import LayerNormalization
 
@@ -109,9 +109,9 @@ class TransformerBlock:
                              f"TransformerBlock.forward's output), got {np.shape(dout)}")
         p = self.params
         d = self.norm2.backward(self.dropout2.backward(dout))
-        self.dW2, self.db2 = np.einsum("ntf,nte->fe", h, d), d.sum(axis=(0, 1))
+        self.dW2, self.db2 = _flat(h).T @ _flat(d), d.sum(axis=(0, 1))
         dh = (d @ p["W2"].T) * (h > 0)
-        self.dW1, self.db1 = np.einsum("nte,ntf->ef", x, dh), dh.sum(axis=(0, 1))
+        self.dW1, self.db1 = _flat(x).T @ _flat(dh), dh.sum(axis=(0, 1))
         dx = d + dh @ p["W1"].T
         d = self.norm1.backward(self.dropout1.backward(dx))
         dquery, dkey, dvalue = self.attention.backward(d)
