@@ -92,6 +92,13 @@ Known divergences (documented, not covered by widening a row):
   ``q k^T``) is NaN, so torch's whole row is NaN where the course's ignores
   the key.  Pinned in parity_tests/test_attention.py; non-finite values at
   allowed positions and NaN values anywhere agree element by element.
+* Attention backward at large scores, float32: torch's CPU kernel recomputes
+  the weights as ``exp(S - logsumexp)`` with the logsumexp stored in float32,
+  so at scores of magnitude L they carry ~u L of relative error (measured: a
+  tie at L = 512 gives dv = 0.4999855, not 0.5, 2.9e-5 relative).  The course
+  subtracts the row max, exact there.  float32 cases with scores beyond the
+  overflow of exp therefore have one clear winner per row (weights exactly 0
+  and 1 on both sides); float64 takes ties at |S| = 2304 (error ~3e-13).
 * Adaptive optimizers (AdaGrad, RMSprop, Adam) over many steps:
   their step ``lr * g / (sqrt(h) + eps)`` turns a gradient entry that is 0 up to
   rounding (delta) into a step of up to ``lr * delta / eps``, 3e5 times delta for
