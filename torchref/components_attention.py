@@ -200,8 +200,10 @@ for _c in (
               inputs("positional_encoding_case"),
               skip={"backward": "a constant table of (T, E): nothing to differentiate"},
               group="attention"),
+    # float64 only: the model's layer norms see inputs computed from its random init, which
+    # no input maker can keep spread by construction (torchref.tolerance: layer normalization)
     Component("TransformerClassifier", sma.TransformerClassifier, tma.TransformerClassifier,
               inputs("transformer_classifier_case"), run_scratch=_clf_scratch,
-              run_torch=_clf_torch, group="models"),
+              run_torch=_clf_torch, dtypes=(np.float64,), group="models"),
 ):
     register(_c)

@@ -86,6 +86,9 @@ Known divergences (documented, not covered by widening a row):
   two entries 2 apart, D >= 2) and conditions the float32 block (positive
   gammas, small sub-layer additions, relu inputs off the kink, first dropout
   keeping every unit); float64 takes constant rows and D = 1 (error ~1e-13).
+  The whole TransformerClassifier is compared in float64 only (its layer-norm
+  inputs come from its random init: measured 1e-3 relative in dWo, float32,
+  E = 2), as the MLP with batch normalization is.
 * Attention with a non-finite key at a *masked* position: the course replaces
   masked scores (``np.where(mask, S, -inf)``), torch's math kernel adds a
   ``-inf`` bias, and ``NaN + -inf`` (from ``inf * 0`` or ``inf - inf`` in
