@@ -22,12 +22,22 @@ CASES = [pytest.param(c, np.dtype(dt), id=f"{name}-{np.dtype(dt).name}")
          for name, c in COMPONENTS.items() for dt in c.dtypes]
 
 
+EDGES = S.edge_examples()
+
+
 @pytest.mark.parametrize(("component", "dtype"), CASES)
 def test_component_parity(component: Component, dtype: np.dtype, device: torch.device) -> None:
+    """Drawn cases, after the component's pinned non-finite edges (``S.edge_examples``)."""
+    component = dataclasses.replace(component, examples=EDGES.get(component.name, ()))
     stats = run_parity(component, device, dtype, raise_on_failure=True)
     assert stats.passed and stats.examples > 0
     for direction, s in stats.directions.items():
         assert s.skipped or s.compared > 0, f"{direction}: nothing was compared"
+
+
+def test_every_component_has_pinned_non_finite_edges() -> None:
+    assert sorted(set(COMPONENTS) - set(EDGES)) == []
+    assert sorted(set(EDGES) - set(COMPONENTS)) == []
 
 
 def test_every_skip_names_its_reason() -> None:

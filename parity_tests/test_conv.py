@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import scratch.layers as sl
 import torchref.layers as tl
-from parity_tests.conftest import NO_CUDA
 from torchref.testing import strategies as S
+from torchref.testing.plugin import NO_CUDA
 from torchref.tolerance import assert_close, tf32_enabled
 
 
@@ -77,6 +77,64 @@ def test_convolution_input_grad_false_skips_dx() -> None:
     assert first.backward(case["dout"]) is None
     np.testing.assert_array_equal(first.dW, full.dW)
     np.testing.assert_array_equal(first.db, full.db)
+
+
+def conv_call(layer: sl.Convolution, x: np.ndarray, dout: np.ndarray) -> dict:
+    """forward then backward of a scratch layer: out, dx, dW, db."""
+    out = layer.forward(x)
+    return {"out": out, "dx": layer.backward(dout), "dW": layer.dW, "db": layer.db}
+
+
+@given(case=S.conv_case(), data=st.data())
+def test_convolution_buffer_reuse_across_shapes(case: dict, data: st.DataObject,
+                                                device: torch.device) -> None:
+    """One layer called with shapes A, A, B, A: each call equals a fresh layer's, bit for bit,
+    and torch's; results handed out by call 1 are not overwritten by the later calls."""
+    _, c, h, w = case["x"].shape
+    shape_b = (data.draw(st.integers(1, 3)), c, h + data.draw(st.integers(0, 2)),
+               w + data.draw(st.integers(0, 2)))
+    x_b = data.draw(S.arrays(data.draw(S.dtypes), shape_b))
+    layer = sl.Convolution(case["W"], case["b"], case["stride"], case["pad"])
+    fresh = sl.Convolution(case["W"], case["b"], case["stride"], case["pad"])
+    oh_b, ow_b = S.out_size(shape_b[2:], case["W"].shape[2:], case["stride"], case["pad"])
+    dout_b = data.draw(S.arrays(np.result_type(x_b, case["W"]),
+                                (shape_b[0], case["W"].shape[0], oh_b, ow_b)))
+    x, dout = case["x"], case["dout"]
+    calls = [(x, dout), (x + 1, dout + 1), (x_b, dout_b), (x, dout)]
+    inputs_before = [(x.copy(), d.copy()) for x, d in calls]
+    results = []
+    for k, (x, dout) in enumerate(calls):
+        got, want = conv_call(layer, x, dout), conv_call(fresh, x, dout)
+        fresh = sl.Convolution(case["W"], case["b"], case["stride"], case["pad"])
+        for key in got:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=f"call {k}: {key}")
+        results.append({key: v.copy() for key, v in got.items()})
+        if k == 0:
+            held = got                                  # what a caller keeps from call 1
+    for key in held:
+        np.testing.assert_array_equal(held[key], results[0][key],
+                                      err_msg=f"{key} of call 1 changed by later calls")
+    for (x, dout), (x0, dout0) in zip(calls, inputs_before, strict=True):
+        np.testing.assert_array_equal(x, x0)           # forward never mutates x,
+        np.testing.assert_array_equal(dout, dout0)     # backward never mutates dout
+    rt = np.result_type(x_b, case["W"])         # x_b may have another dtype than W
+    _, theirs = run_conv({key: case[key].astype(rt) for key in ("W", "b")}
+                         | {"x": x_b.astype(rt), "dout": dout_b, "stride": case["stride"],
+                            "pad": case["pad"]}, device)
+    assert_close(theirs["dx"], results[2]["dx"], msg=f"dx of call 3, x {shape_b}")
+    assert_close(theirs["dW"], results[2]["dW"], msg=f"dW of call 3, x {shape_b}")
+
+
+def test_convolution_backward_twice_after_one_forward() -> None:
+    """backward reuses its dcol buffer: a second backward sees the same cached columns."""
+    case = conv_case_fixed((3, 2, 6, 5), (4, 2, 3, 2), (1, 2), (1, 1))
+    layer = sl.Convolution(case["W"], case["b"], case["stride"], case["pad"])
+    layer.forward(case["x"])
+    first = (layer.backward(case["dout"]), layer.dW, layer.db)
+    layer.backward(2 * case["dout"])
+    second = (layer.backward(case["dout"]), layer.dW, layer.db)
+    for a, b_ in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b_)
 
 
 @given(case=S.pool_case(), mode=st.sampled_from(["max", "avg"]))

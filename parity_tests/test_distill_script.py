@@ -24,15 +24,18 @@ def _load_script() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize(("teacher_kind", "optimizer"), [("mlp", "sgd"), ("cnn", "momentum")])
+@pytest.mark.parametrize(("teacher_kind", "optimizer", "alpha"),
+                         [("mlp", "sgd", "0.9"), ("simplecnn", "momentum", "0.9"),
+                          ("cnn", "sgd", "none"), ("deepcnn", "adam", "0.5")])
 def test_scratch_and_torch_train_the_same_distilled_student(teacher_kind: str,
-                                                            optimizer: str) -> None:
+                                                            optimizer: str, alpha: str) -> None:
     """Same initial weights and minibatches: after training, the logits agree (float64)."""
     distill = _load_script()
     logits = {}
     for impl in ("scratch", "torch"):
         args = distill.parse_args([*TINY, "--impl", impl, "--device", "cpu",
-                                   "--teacher", teacher_kind, "--optimizer", optimizer])
+                                   "--teacher", teacher_kind, "--optimizer", optimizer,
+                                   "--alpha", alpha])
         data = distill.load_dataset("digits", np.float64, args.train_size, seed=0)
         x = data[0][0]
         teacher = distill.train(args, teacher_kind, [16], data, 0, 2)
@@ -54,9 +57,12 @@ def test_script_writes_json_and_png(impl: str, tmp_path: Path) -> None:
 
 def test_script_rejects_bad_arguments() -> None:
     distill = _load_script()
-    with pytest.raises(SystemExit):     # argparse: the cnn teacher has one hidden layer
-        distill.parse_args([*TINY, "--teacher", "cnn", "--teacher-hidden", "8", "8"])
+    for teacher in ("cnn", "simplecnn", "deepcnn"):   # the CNN teachers have one hidden layer
+        with pytest.raises(SystemExit):
+            distill.parse_args([*TINY, "--teacher", teacher, "--teacher-hidden", "8", "8"])
+    assert distill.parse_args([*TINY, "--alpha", "none"]).alpha is None
     for flag, value in (("--temperature", "0"), ("--lr", "nan"), ("--alpha", "2"),
+                        ("--alpha", "half"),
                         ("--batch-size", "0"), ("--train-size", "-5"), ("--threads", "-1")):
         with pytest.raises(SystemExit) as exc:           # a usage error, not a traceback
             distill.parse_args([*TINY, flag, value])

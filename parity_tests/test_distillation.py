@@ -55,7 +55,7 @@ def test_distillation_parity(case: Case, onehot: bool, device: torch.device) -> 
     dout = 0.5
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         kl, ce = sd.distillation_terms(s, t, target, T)
-        loss = sl.distillation_loss(s, t, target, T, alpha)
+        loss = sd.distillation_loss(s, t, target, T, alpha)
         layer_loss = layer.forward(s, t, target)
         dx = layer.backward(dout)
     assert np.isfinite(loss) and loss.dtype == s.dtype and dx.dtype == s.dtype
@@ -67,7 +67,7 @@ def test_distillation_parity(case: Case, onehot: bool, device: torch.device) -> 
     assert_close(kl_t, kl, msg="KL term (batch mean)")
     assert_close(ce_t, ce, msg="cross-entropy term")
     loss_t = tla.DistillationLoss(T, alpha)(st_, tt, yt)
-    assert_close(tl.distillation_loss(st_, tt, yt, T, alpha), loss_t.detach(),
+    assert_close(td.distillation_loss(st_, tt, yt, T, alpha), loss_t.detach(),
                  msg="torchref function vs module")
     # float32 at alpha T^2 > 1: the total multiplies the float32 rounding of the KL
     # term by alpha T^2 (torchref.tolerance, "Known divergences"); its terms are
@@ -86,7 +86,7 @@ def test_distillation_gradient_numerical(case: Case) -> None:
     s = s / max(1.0, np.abs(s).max()) * 5
     layer = sla.DistillationLoss(T, alpha)
     layer.forward(s, t, labels)
-    num = numerical_gradient(lambda z: sl.distillation_loss(z, t, labels, T, alpha), s)
+    num = numerical_gradient(lambda z: sd.distillation_loss(z, t, labels, T, alpha), s)
     assert_close(layer.backward(), num, mode="numerical")
 
 
@@ -114,7 +114,7 @@ def test_alpha_zero_is_cross_entropy(case: Case, onehot: bool) -> None:
     ce_layer.forward(s, target)
     assert_close(layer.backward(), ce_layer.backward(), msg="dL/ds at alpha = 0")
     st_, tt, yt = _torch_side(s, t, target, torch.device("cpu"))
-    assert_close(tl.distillation_loss(st_, tt, yt, T, 0.0), tl.softmax_cross_entropy(st_, yt))
+    assert_close(td.distillation_loss(st_, tt, yt, T, 0.0), tl.softmax_cross_entropy(st_, yt))
 
 
 @given(case=S.distillation_case(one_dim=None))
@@ -183,11 +183,11 @@ def test_errors_same_on_both_sides(override: dict, pattern: str) -> None:
     kwargs = {"student_logits": np.zeros((4, 3)), "teacher_logits": np.ones((4, 3)),
               "labels": np.array([0, 1, 2, 0]), "temperature": 2.0, "alpha": 0.5, **override}
     with pytest.raises(ValueError, match=pattern) as scratch_err:
-        sl.distillation_loss(**kwargs)
+        sd.distillation_loss(**kwargs)
     torch_kwargs = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
                     for k, v in kwargs.items()}
     with pytest.raises(ValueError, match=pattern) as torch_err:
-        tl.distillation_loss(**torch_kwargs)
+        td.distillation_loss(**torch_kwargs)
     assert str(scratch_err.value) == str(torch_err.value)
     if "temperature" in override or "alpha" in override:
         for cls in (sla.DistillationLoss, tla.DistillationLoss):
@@ -203,5 +203,5 @@ def test_backward_does_not_mutate_and_teacher_dtype_follows_student() -> None:
     dout = np.float32(2.0)
     dx = layer.backward(dout)
     assert dx.dtype == np.float32 and dout == 2.0
-    assert tl.distillation_loss(torch.from_numpy(s), torch.from_numpy(t),
+    assert td.distillation_loss(torch.from_numpy(s), torch.from_numpy(t),
                                 torch.tensor([1]), 3.0, 0.7).dtype == torch.float32

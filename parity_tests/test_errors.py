@@ -65,13 +65,13 @@ def test_model_and_optimizer_errors() -> None:
             cls([5, 2], activation="tanh")
         with pytest.raises(ValueError, match="weight_init_std: expected a number"):
             cls([5, 2], weight_init_std="glorot")
-    with pytest.raises(ValueError, match="lr: expected a positive number"):
+    with pytest.raises(ValueError, match="lr: expected a positive finite number"):
         so.SGD(lr=0)
     with pytest.raises(ValueError, match=r"grads: missing entries for parameters \['b'\]"):
         so.SGD().update({"W": np.ones(2), "b": np.ones(2)}, {"W": np.ones(2)})
     with pytest.raises(ValueError, match=r"grads\['W'\]: expected shape \(2,\)"):
         so.SGD().update({"W": np.ones(2)}, {"W": np.ones(3)})
-    with pytest.raises(ValueError, match="h: expected a positive number"):
+    with pytest.raises(ValueError, match="h: expected a positive finite number"):
         numerical_gradient(np.sum, np.ones(2), h=0)
 
 
@@ -92,7 +92,20 @@ LAYERS = {
     "BatchNormalization": lambda: sl.BatchNormalization(np.ones(4), np.zeros(4)),
     "Convolution": lambda: sl.Convolution(np.ones((2, 1, 3, 3)), np.zeros(2)),
     "Pooling": lambda: sl.Pooling(2, 2), "Pooling avg": lambda: sl.Pooling(2, 2, mode="avg"),
+    "Dropout": lambda: sl.Dropout(0.5, seed=0), "Dropout eval": lambda: sl.Dropout(0.5, seed=0),
 }
+FORWARD_KWARGS = {"Dropout eval": {"train_flg": False}}
+
+
+def test_the_contract_table_covers_every_scratch_layer() -> None:
+    """Every class of ``scratch.layers`` with a ``backward`` is in LAYERS (and SHAPED, except
+    the loss layers, whose dout is a scalar: test_loss_layer_backward_takes_a_scalar_dout)."""
+    classes = {obj for obj in vars(sl).values()
+               if isinstance(obj, type) and hasattr(obj, "backward")} | {LeakyRelu}
+    covered = {type(make()) for make in LAYERS.values()}
+    assert classes <= covered, sorted(c.__name__ for c in classes - covered)
+    shaped = {type(LAYERS[name]()) for name in SHAPED}
+    assert classes - shaped == {sl.SoftmaxWithLoss, sl.DistillationLoss}
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -110,6 +123,7 @@ SHAPED = {   # layer name -> (forward input, the output's shape)
     "Convolution": (np.ones((2, 1, 5, 5)), (2, 2, 3, 3)),
     "Pooling": (np.arange(50.0).reshape(2, 1, 5, 5), (2, 1, 2, 2)),
     "Pooling avg": (np.ones((2, 1, 4, 4)), (2, 1, 2, 2)),
+    "Dropout": (np.ones((2, 4)), (2, 4)), "Dropout eval": (np.ones((2, 4)), (2, 4)),
 }
 
 
@@ -117,7 +131,7 @@ SHAPED = {   # layer name -> (forward input, the output's shape)
 def test_backward_names_a_wrong_dout_shape(name: str) -> None:
     layer = LAYERS[name]()
     x, out_shape = SHAPED[name]
-    assert layer.forward(x).shape == out_shape
+    assert layer.forward(x, **FORWARD_KWARGS.get(name, {})).shape == out_shape
     wrong = (1, *out_shape[1:])          # would broadcast silently in element-wise layers
     with pytest.raises(ValueError, match=re.escape(f"dout: expected shape {out_shape}")) as err:
         layer.backward(np.ones(wrong))

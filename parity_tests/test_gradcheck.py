@@ -193,7 +193,7 @@ def test_agrees_with_torch_gradcheck_verdict() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"eps": 0.0}, "eps: expected a positive number"),
+    ({"eps": 0.0}, "eps: expected a positive finite number"),
     ({"atol": -1.0}, "atol, rtol"),
     ({"n_directions": 0}, "n_directions"),
 ])

@@ -62,8 +62,16 @@ def test_optimizer_update(name: str, dtype: type, data: st.DataObject, steps: in
                           device: torch.device) -> None:
     """scratch.optim.X and torchref.optim.X (torch.optim configured to the course's formula):
     the same parameters after each step, and the same state (torch's momentum buffer is
-    the course's velocity divided by -lr)."""
-    kwargs = data.draw(S.optimizer_kwargs(name))
+    the course's velocity divided by -lr).
+
+    float32 draws RMSprop's decay_rate and Adam's beta2 from [0.5, 1): near 0 the second
+    moment v forgets its history, a zero gradient after a non-zero one leaves v = 0 and
+    the step is ``lr m / eps``, which multiplies m's rounding by lr/eps = 2.5e6 (torch
+    updates m by ``lerp``, whose ``1 - (1 - beta1)`` rounds differently from the course's
+    ``beta1 m``; hypothesis found beta1 = 1e-6, beta2 = 0: 1.2% apart).  torchref.tolerance,
+    "adaptive optimizers", documents the lr/eps amplification."""
+    min_decay = 0.5 if dtype == np.float32 else 0.0
+    kwargs = data.draw(S.optimizer_kwargs(name, min_decay=min_decay))
     shapes = {"W1": (3, 2), "b1": (2,)}
     params = {k: data.draw(S.arrays(dtype, s)) for k, s in shapes.items()}
     tparams = {k: torch.tensor(v, device=device, requires_grad=True) for k, v in params.items()}
@@ -137,10 +145,10 @@ def test_course_defaults_and_registry() -> None:
 @pytest.mark.parametrize(("name", "kwargs", "pattern"), [
     ("momentum", {"momentum": 1.0}, r"momentum: expected a number in \[0, 1\), got 1.0"),
     ("nesterov", {"momentum": -0.1}, r"momentum: expected a number in \[0, 1\)"),
-    ("adagrad", {"eps": 0.0}, r"eps: expected a positive number, got 0.0"),
+    ("adagrad", {"eps": 0.0}, r"eps: expected a positive finite number, got 0.0"),
     ("rmsprop", {"decay_rate": 1.5}, r"decay_rate: expected a number in \[0, 1\)"),
     ("adam", {"beta2": 1.0}, r"beta2: expected a number in \[0, 1\)"),
-    ("adam", {"lr": -1.0}, r"lr: expected a positive number"),
+    ("adam", {"lr": -1.0}, r"lr: expected a positive finite number"),
 ])
 def test_optimizer_errors(name: str, kwargs: dict, pattern: str) -> None:
     for registry in (so.OPTIMIZERS, to.OPTIMIZERS):

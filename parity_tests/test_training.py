@@ -328,10 +328,11 @@ def test_ddp_two_cpu_processes_equal_one_process(tmp_path) -> None:
     reports = {}
     for name in ("ddp", "one"):
         folder = tmp_path / name / "checkpoints"
-        files = json.loads((folder / "latest.json").read_text())
-        assert files["meta"]["world"] == (2 if name == "ddp" else 1)
-        reports[name] = files["meta"]["history"][0]
-        state = torch.load(folder / files["files"]["torch.pt"], weights_only=True)
+        files = json.loads((folder / "latest.json").read_text())["files"]
+        meta = json.loads((folder / files["meta.json"]).read_text())
+        assert meta["world"] == (2 if name == "ddp" else 1)
+        reports[name] = meta["history"][0]
+        state = torch.load(folder / files["torch.pt"], weights_only=True)
         reports[name + "_state"] = state["model"]
     for k, v in reports["one_state"].items():
         assert_close(reports["ddp_state"][k], v, msg=f"DDP vs single process, {k}")

@@ -5,5 +5,6 @@ hand-derived gradient; the code is the few vectorised lines that compute it.
 This package imports nothing but NumPy.
 """
 
-__all__ = ["conv", "convnet", "functions", "gradcheck", "gradient", "im2col", "init", "layers",
-           "leaky_relu", "losses", "models", "network", "optim", "perceptron"]
+__all__ = ["conv", "convnet", "embedding", "functions", "gradcheck", "gradient", "im2col", "init",
+           "layers", "leaky_relu", "lm", "losses", "models", "models_seq", "network", "optim",
+           "perceptron", "rnn", "time_layers"]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+# ``.{name}.{pid}.{8 random}.tmp``: the writer's pid tells a killed run's leftovers
+# (``scratch.checkpoints.clean_stale_tmp``) from a live writer's file.
+TMP_PATTERN = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.(?P<random>[a-z0-9_]{8})\.tmp")
 
 
 def current_umask() -> int:
@@ -19,7 +24,8 @@ def current_umask() -> int:
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write a file so that readers see the old content or the new, never a mix.
 
-    ``write(tmp)`` fills a temporary file in the same folder; it is flushed to
+    ``write(tmp)`` fills a temporary file in the same folder (``TMP_PATTERN``,
+    named after the writer's pid); it is flushed to
     disk and renamed over ``path`` (``os.replace`` is atomic on POSIX and
     Windows).  If ``write`` raises (or the process dies), ``path`` is untouched;
     on an exception the temporary file is removed.  The file gets the mode a
@@ -28,7 +34,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -36,9 +43,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+        fsync_folder(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename) to disk, where the OS allows it (POSIX)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

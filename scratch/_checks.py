@@ -8,6 +8,8 @@ was received and what was expected.
 from __future__ import annotations
 
 import math
+import numbers
+import sys
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
@@ -37,6 +39,7 @@ def check_targets(y_shape: Sequence[int], t_shape: Sequence[int], t_is_integer: 
     Returns True when ``t`` holds integer labels.
     """
     check_ndim(y_name, y_shape, (1, 2))
+    check_batch(y_name, y_shape if len(y_shape) == 2 else (1,))
     n_classes = y_shape[-1]
     if n_classes < 1:
         raise ValueError(f"{y_name}: expected at least one class, got shape {tuple(y_shape)}")
@@ -57,40 +60,99 @@ def check_targets(y_shape: Sequence[int], t_shape: Sequence[int], t_is_integer: 
     return False
 
 
-def check_positive(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value > 0``."""
-    if not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-
-
-def check_rate(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= value < 1`` (a decay rate, a momentum, a ratio)."""
-    if not 0 <= value < 1:
-        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
-
-
-def check_non_negative(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value >= 0``."""
-    if not value >= 0:
-        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
-
-
-def check_finite(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def check_number(name: str, value: object) -> float:
+    """``value`` as a float: a real number (NumPy scalars included; not a bool, a string or
+    an array).  Raises ``ValueError`` naming ``name`` otherwise.  NaN and inf pass here: the
+    range checks below reject them with their range in the message."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    """Raise ``ValueError`` unless ``value`` is a finite number ``> 0``; returns it as a float."""
+    if not 0 < check_number(name, value) < math.inf:
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_rate(name: str, value: float) -> float:
+    """Raise ``ValueError`` unless ``0 <= value < 1`` (a decay rate, a momentum, a ratio)."""
+    if not 0 <= check_number(name, value) < 1:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_non_negative(name: str, value: float) -> float:
+    """Raise ``ValueError`` unless ``value`` is a finite number ``>= 0``."""
+    if not 0 <= check_number(name, value) < math.inf:
+        raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+def check_finite(name: str, value: float) -> float:
+    """Raise ``ValueError`` unless ``value`` is a finite real number."""
+    if not math.isfinite(check_number(name, value)):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def check_distribution(t_name: str, n_classes: int, row_sums: tuple[float, float],
+                       t_min: float, eps: float) -> None:
+    """Rows of ``t`` must be probability distributions: entries >= 0 summing to 1.
+
+    ``row_sums`` is the (smallest, largest) row sum, ``t_min`` the smallest entry, ``eps``
+    the machine epsilon of the dtype they were computed in.  Rounding is allowed for:
+    a row of C probabilities computed in floating point sums to 1 within about C eps,
+    so the tolerance is ``4 C eps`` (float32, C = 10: 4.8e-6).  NaN entries fail.
+    """
+    tol = 4 * max(n_classes, 1) * eps
+    lo, hi = row_sums
+    if not (lo >= 1 - tol and hi <= 1 + tol):
+        bad = lo if not lo >= 1 - tol else hi
+        raise ValueError(f"{t_name}: expected rows summing to 1 (probability distributions, "
+                         f"up to {tol:.2g} for rounding), got a row summing to {bad!r}; pass "
+                         f"integer labels or normalise the rows")
+    if not t_min >= -tol:
+        raise ValueError(f"{t_name}: expected probabilities >= 0, got {t_min!r}")
+
+
+def as_int(name: str, value: object, minimum: int | None = None) -> int:
+    """``value`` as a Python int: any integer (``np.int64(2)`` included, not a bool nor a
+    float such as 2.0); ``>= minimum`` when given.  Raises ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_batch(name: str, shape: Sequence[int]) -> None:
+    """Raise ``ValueError`` on an empty batch (``shape[0] == 0``).
+
+    A mean over no samples is 0/0: NumPy warns and returns NaN, torch returns NaN (a loss)
+    or an empty tensor (a layer); both sides refuse it instead (``torchref.tolerance``).
+    """
+    if len(shape) >= 1 and shape[0] == 0:
+        raise ValueError(f"{name}: expected a batch of at least one sample, got shape "
+                         f"{tuple(shape)}")
 
 
 def as_pair(name: str, value: int | Sequence[int], minimum: int = 0) -> tuple[int, int]:
     """``3 -> (3, 3)``, ``(2, 3) -> (2, 3)``: a (height, width) pair of integers >= minimum.
 
-    Used for stride and padding, which may differ along the two spatial axes.
+    Used for stride and padding, which may differ along the two spatial axes.  NumPy
+    integers are accepted and returned as Python ints.
     """
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    try:
+        pair = (value, value) if is_int else tuple(value)  # type: ignore[arg-type]
+        if len(pair) != 2:
+            raise ValueError
+        return tuple(as_int(name, v, minimum) for v in pair)  # type: ignore[return-value]
+    except (TypeError, ValueError):
         raise ValueError(f"{name}: expected an integer >= {minimum} or a pair of them, "
-                         f"got {value!r}")
-    return pair  # type: ignore[return-value]
+                         f"got {value!r}") from None
 
 
 def conv_output_size(in_hw: Sequence[int], kernel_hw: Sequence[int],
@@ -137,6 +199,21 @@ def pool_args(pool_h: int, pool_w: int, stride: int | Sequence[int] | None,
     return kernel, stride_hw, pad_hw
 
 
+# --- optimizers (scratch.optim / torchref.optim) --------------------------------------------
+
+def check_param_keys(first: tuple[str, ...] | None, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """An optimizer's parameter keys: fixed by its first update (``first`` None: this is it).
+
+    Returns the keys to keep; raises ``ValueError`` naming every key added or missing since.
+    """
+    if first is None or set(first) == set(keys):
+        return first or keys
+    added, missing = sorted(set(keys) - set(first)), sorted(set(first) - set(keys))
+    raise ValueError(f"params: keys differ from the optimizer's first update (added {added}, "
+                     f"missing {missing}); its state is kept per key: make a new optimizer "
+                     f"for another set of parameters")
+
+
 # --- the models (scratch.models / torchref.models, scratch.convnet / torchref.convnet) -------
 
 def check_regularisation(weight_decay_lambda: float, dropout_ratio: float) -> None:
@@ -148,7 +225,7 @@ def check_regularisation(weight_decay_lambda: float, dropout_ratio: float) -> No
 def mlp_args(sizes: Sequence[int], activation: str, activations: Collection[str],
              weight_decay_lambda: float, dropout_ratio: float) -> list[int]:
     """Check the MLP's constructor arguments; returns ``sizes`` as a list of ints."""
-    sizes = [int(s) for s in sizes]
+    sizes = [as_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"sizes: expected at least two positive widths (input and "
                          f"output), got {sizes}")
@@ -179,11 +256,11 @@ def conv_net_shapes(input_dim: Sequence[int], conv_param: dict,
         raise ValueError(f"conv_param: unknown keys {sorted(unknown)}; expected some of "
                          f"{sorted(DEFAULT_CONV)}")
     p = {**DEFAULT_CONV, **conv_param}
-    fn, fs = int(p["filter_num"]), int(p["filter_size"])
+    fn, fs = as_int("filter_num", p["filter_num"]), as_int("filter_size", p["filter_size"])
     if fn < 1 or fs < 1 or hidden_size < 1 or output_size < 1:
         raise ValueError(f"conv_param/hidden_size/output_size: expected positive sizes, got "
                          f"{p}, {hidden_size}, {output_size}")
-    c, h, w = (int(v) for v in input_dim)
+    c, h, w = (as_int("input_dim", v) for v in input_dim)
     try:
         conv_hw = conv_output_size((h, w), (fs, fs), (p["stride"],) * 2, (p["pad"],) * 2)
         pool_hw = conv_output_size(conv_hw, (2, 2), (2, 2), (0, 0))
@@ -208,24 +285,30 @@ def conv_net_args(input_dim: Sequence[int], conv_param: dict | None, hidden_size
                   output_size: int, weight_decay_lambda: float = 0.0,
                   dropout_ratio: float = 0.5) -> ConvNetSpec:
     """Check SimpleConvNet's constructor arguments (both sides); fills in ``DEFAULT_CONV``."""
-    input_dim = tuple(int(v) for v in input_dim)
-    conv_param = {**DEFAULT_CONV, **(conv_param or {})}
-    hidden_size, output_size = int(hidden_size), int(output_size)
+    input_dim = tuple(as_int("input_dim", v) for v in input_dim)
+    conv_param = {k: as_int(f"conv_param[{k!r}]", v) if k in DEFAULT_CONV else v
+                  for k, v in {**DEFAULT_CONV, **(conv_param or {})}.items()}
+    hidden_size, output_size = as_int("hidden_size", hidden_size), as_int("output_size",
+                                                                           output_size)
     shapes = conv_net_shapes(input_dim, conv_param, hidden_size, output_size)
     check_regularisation(weight_decay_lambda, dropout_ratio)
     return ConvNetSpec(input_dim, conv_param, hidden_size, output_size, shapes)
 
 
-def check_unit_interval(name: str, value: float) -> None:
+def check_unit_interval(name: str, value: float) -> float:
     """Raise ``ValueError`` unless ``0 <= value <= 1``."""
-    if not 0 <= value <= 1:
+    if not 0 <= check_number(name, value) <= 1:
         raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def check_distillation_args(temperature: float, alpha: float) -> None:
-    """``temperature`` a positive finite number, ``alpha`` in [0, 1] (distillation loss)."""
-    if not 0 < temperature < float("inf"):
-        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    """``temperature`` a positive finite number whose reciprocal is finite (the logits are
+    divided by it: T = 1e-310 would make 1/T = inf and the loss NaN), ``alpha`` in [0, 1]."""
+    T = check_positive("temperature", temperature)
+    if not math.isfinite(1.0 / T):
+        raise ValueError(f"temperature: {temperature!r} is too small: 1/temperature overflows "
+                         f"(expected at least {1 / sys.float_info.max:.3g})")
     check_unit_interval("alpha", alpha)
 
 
@@ -252,3 +335,22 @@ def check_dout(layer: object, dout_shape: Sequence[int], out_shape: Sequence[int
     if tuple(dout_shape) != tuple(out_shape):
         raise ValueError(f"dout: expected shape {tuple(out_shape)} (the shape of "
                          f"{type(layer).__name__}.forward's output), got {tuple(dout_shape)}")
+
+
+def check_scalar_dout(layer: object, dout: object) -> None:
+    """A loss layer's ``backward(dout)``: ``dout`` is dL/d(loss), a scalar (a number or a 0-d
+    array); an array would broadcast against the gradient silently."""
+    shape = getattr(dout, "shape", None)
+    if shape is None and isinstance(dout, numbers.Real) and not isinstance(dout, bool):
+        return
+    if shape is None or tuple(shape) != ():
+        got = f"shape {tuple(shape)}" if shape is not None else repr(dout)
+        raise ValueError(f"dout: expected a scalar (the gradient of {type(layer).__name__}'s "
+                         f"scalar loss), got {got}")
+
+
+def check_batch_for_training(shape: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless a training batch has at least 2 samples."""
+    if shape[0] < 2:
+        raise ValueError(f"x: batch normalization in training needs at least 2 samples, "
+                         f"got shape {tuple(shape)}")

@@ -25,6 +25,8 @@ e.g. q = inf) gets weights 0 and output 0 (torch's "safe softmax"; a row the
 *mask* empties is the error above), and a NaN in v reaches every output that
 multiplies it (also with weight 0: 0 * NaN = NaN).
 
+The Transformer block built from these lives in ``scratch.transformer``.
+
 Backward (``scaled_dot_product_attention_backward``), with s = 1/sqrt(d) and
 dout = dL/d out::
 
@@ -69,7 +71,7 @@ def _check(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     return mask
 
 
-def attention_weights(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None = None
+def _attention_weights(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None = None
                       ) -> np.ndarray:
     """P = softmax(q k^T / sqrt(d)) over the allowed keys (see the module docstring)."""
     scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
@@ -89,10 +91,10 @@ def scaled_dot_product_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     q (N, ..., Tq, d), k (N, ..., Tk, d), v (N, ..., Tk, dv) -> (N, ..., Tq, dv).
     """
     mask = _check(q, k, v, mask)
-    return attention_weights(q, k, mask) @ v
+    return _attention_weights(q, k, mask) @ v
 
 
-def attention_backward_from_weights(dout: np.ndarray, q: np.ndarray, k: np.ndarray,
+def _backward_from_weights(dout: np.ndarray, q: np.ndarray, k: np.ndarray,
                                     v: np.ndarray, p: np.ndarray
                                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dq, dk, dv) given the attention weights P of the forward pass (module docstring)."""
@@ -113,7 +115,7 @@ def scaled_dot_product_attention_backward(
     if np.shape(dout) != (*scores[:-1], v.shape[-1]):
         raise ValueError(f"dout: expected shape {(*scores[:-1], v.shape[-1])} (the shape of "
                          f"the attention output), got {np.shape(dout)}")
-    return attention_backward_from_weights(dout, q, k, v, attention_weights(q, k, mask))
+    return _backward_from_weights(dout, q, k, v, _attention_weights(q, k, mask))
 
 
 class MultiHeadAttention:
@@ -179,7 +181,7 @@ class MultiHeadAttention:
         k = self._split(key @ self.Wk + self.bk)
         v = self._split(value @ self.Wv + self.bv)
         mask = _check(q, k, v, mask)
-        p = attention_weights(q, k, mask)
+        p = _attention_weights(q, k, mask)
         o = self._merge(p @ v)
         self.cache = (query, key, value, q, k, v, p, o)
         return o @ self.Wo + self.bo
@@ -191,7 +193,7 @@ class MultiHeadAttention:
                              f"MultiHeadAttention.forward's output), got {dout.shape}")
         self.dbo = dout.sum(axis=(0, 1))
         self.dWo = _flat(o).T @ _flat(dout)
-        dq, dk, dv = (self._merge(g) for g in attention_backward_from_weights(
+        dq, dk, dv = (self._merge(g) for g in _backward_from_weights(
             self._split(dout @ self.Wo.T), q, k, v, p))
         grads = []
         for name, x, g in (("q", query, dq), ("k", key, dk), ("v", value, dv)):
@@ -220,12 +222,3 @@ def positional_encoding(T: int, E: int, dtype: type = np.float64) -> np.ndarray:
     pe[:, 0::2] = np.sin(pos * freq)
     pe[:, 1::2] = np.cos(pos * freq[: E // 2])
     return pe.astype(dtype)
-
-
-def __getattr__(name: str) -> object:
-    """``scratch.attention.TransformerBlock``: the block lives in ``scratch.transformer``
-    (which imports this module, hence the lazy re-export)."""
-    if name == "TransformerBlock":
-        from scratch.transformer import TransformerBlock
-        return TransformerBlock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

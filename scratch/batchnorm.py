@@ -48,7 +48,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from scratch._arrays import as_float_array
 from scratch._checks import (
+    check_batch,
+    check_batch_for_training,
     check_dout,
     check_ndim,
     check_positive,
@@ -56,14 +59,6 @@ from scratch._checks import (
     check_same_shape,
     forward_cache,
 )
-from scratch.functions import as_float_array
-
-
-def check_batch_for_training(shape: tuple[int, ...]) -> None:
-    """Raise ``ValueError`` unless a training batch has at least 2 samples."""
-    if shape[0] < 2:
-        raise ValueError(f"x: batch normalization in training needs at least 2 samples, "
-                         f"got shape {tuple(shape)}")
 
 
 class BatchNormalization:
@@ -75,10 +70,8 @@ class BatchNormalization:
                  unbiased_running_var: bool = False) -> None:
         check_ndim("gamma", np.shape(gamma), (1,))
         check_same_shape("gamma", np.shape(gamma), "beta", np.shape(beta))
-        check_rate("momentum", momentum)
-        check_positive("eps", eps)
         self.gamma, self.beta = gamma, beta
-        self.momentum, self.eps = momentum, eps
+        self.momentum, self.eps = check_rate("momentum", momentum), check_positive("eps", eps)
         self.unbiased_running_var = unbiased_running_var
         dtype = np.result_type(gamma)
         self.running_mean = (np.zeros_like(gamma, dtype=dtype) if running_mean is None
@@ -94,6 +87,7 @@ class BatchNormalization:
 
     def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
         x = as_float_array(x)
+        check_batch("x", x.shape)
         d = self.gamma.shape[0]
         if x.ndim < 2 or x[0].size != d:
             raise ValueError(f"x: expected shape (N, {d}) (or (N, ...) with {d} features "

@@ -11,17 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scratch._arrays import as_float_array
 from scratch._checks import (
     POOL_MODES,
     as_pair,
+    check_batch,
     check_dout,
     check_ndim,
     conv_output_size,
     forward_cache,
     pool_args,
 )
-from scratch.functions import as_float_array
-from scratch.im2col import col2im, im2col, pad_images, windows
+from scratch.im2col import _pad_images, _windows, _Workspace, col2im, im2col
 
 
 class Convolution:
@@ -48,6 +49,17 @@ class Convolution:
     network never needs the gradient of its input, and torch's autograd skips
     it too when the input does not require grad.  Saves the Wm^T @ dout product
     and the col2im scatter.
+
+    Speed (see BENCHMARKS.md): the three products are batched matmuls over the
+    N images, so BLAS sees N products of (FN, K) x (K, L) shapes; stacking the
+    batch into one (K, N*L) product measured no faster here and would need
+    transposes of col and dout.  What did cost was memory: the padded input,
+    col (N, K, L) and dcol are the layer's own arrays (a ``_Workspace``), reused
+    while the shapes repeat, which saves the page faults of fresh allocations
+    each step.  ``out``, ``dx``, ``dW`` and ``db`` are always new arrays: a
+    caller may keep them.  The price is memory: between calls the layer holds
+    dcol as well as col, about twice col's size (0.9 GB for a float64 batch of
+    32 images of 64x56x56 with 64 3x3 filters).
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int | Sequence[int] = 1,
@@ -63,6 +75,7 @@ class Convolution:
         self.col: np.ndarray | None = None
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
+        self.work = _Workspace()          # padded input, col, dcol: reused between calls
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
@@ -70,28 +83,49 @@ class Convolution:
         if x.ndim != 4 or x.shape[1] != c:
             raise ValueError(f"x: expected shape (N, {c}, H, W) for W {self.W.shape}, "
                              f"got {x.shape}")
-        oh, ow = conv_output_size(x.shape[2:], (fh, fw), self.stride, self.pad)
+        check_batch("x", x.shape)
+        (n, _, h, w), (ph, pw) = x.shape, self.pad
+        oh, ow = conv_output_size((h, w), (fh, fw), self.stride, self.pad)
         self.x_shape = x.shape
-        self.col = im2col(x, fh, fw, self.stride, self.pad)          # (N, K, L)
+        x_pad = x
+        if ph or pw:            # the border of a reused buffer is still 0: write the interior
+            x_pad = self.work.get("x_pad", (n, c, h + 2 * ph, w + 2 * pw), x.dtype, fill=0)
+            x_pad[:, :, ph:ph + h, pw:pw + w] = x
+        self.col = im2col(x_pad, fh, fw, self.stride, 0,            # (N, K, L)
+                          out=self.work.get("col", (n, c * fh * fw, oh * ow), x.dtype))
         out = np.matmul(self.W.reshape(fn, -1), self.col)             # (N, FN, L), one GEMM
         out += self.b.reshape(fn, 1)                                  # per image (BLAS)
-        return out.reshape(x.shape[0], fn, oh, ow)
+        return out.reshape(n, fn, oh, ow)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         forward_cache(self, "col")
         fn, _, fh, fw = self.W.shape
         oh, ow = conv_output_size(self.x_shape[2:], (fh, fw), self.stride, self.pad)
         check_dout(self, np.shape(dout), (self.x_shape[0], fn, oh, ow))
-        dout = dout.reshape(dout.shape[0], fn, -1)                    # (N, FN, L)
+        n, k = self.col.shape[:2]
+        dout = dout.reshape(n, fn, -1)                                # (N, FN, L)
         self.db = dout.sum(axis=(0, 2))
         # dW: (N, FN, L) @ (N, L, K) -> (N, FN, K), summed over the batch.  The
         # transposed view of col is passed to BLAS as "transposed", not copied.
-        self.dW = np.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(
-            self.W.shape)
+        # Which orientation BLAS runs faster depends on its kernels: here (OpenBLAS)
+        # the float32 product dW^T = col @ dout^T, (N, K, FN), took 0.57x and 0.85x
+        # the time on the two shapes where scratch trailed torch (N100 C16 14x14,
+        # N32 C64 56x56; 1.1-1.2x on the others), float64 the reverse.
+        dtype = np.result_type(dout, self.col)
+        if dtype == np.float32:
+            per_image = self.work.get("dWT_n", (n, k, fn), dtype)
+            np.matmul(self.col, dout.transpose(0, 2, 1), out=per_image)
+            self.dW = per_image.sum(axis=0).T.reshape(self.W.shape)  # a new array
+        else:
+            per_image = self.work.get("dW_n", (n, fn, k), dtype)
+            np.matmul(dout, self.col.transpose(0, 2, 1), out=per_image)
+            self.dW = per_image.sum(axis=0).reshape(self.W.shape)   # a new array
         if not self.input_grad:
             return None
-        dcol = np.matmul(self.W.reshape(fn, -1).T, dout)             # (N, K, L)
-        return col2im(dcol, self.x_shape, fh, fw, self.stride, self.pad)
+        Wm = self.W.reshape(fn, k)
+        dcol = self.work.get("dcol", self.col.shape, np.result_type(Wm, dout))
+        np.matmul(Wm.T, dout, out=dcol)                               # (N, K, L)
+        return col2im(dcol, self.x_shape, fh, fw, self.stride, self.pad)   # a new array
 
 
 class Pooling:
@@ -103,7 +137,7 @@ class Pooling:
     ``OH = (H + 2 pad_h - pool_h) // stride_h + 1``.
 
     The K = pool_h * pool_w taps of every window are K strided views
-    ``a_k`` (N, C, OH, OW) of the input (``scratch.im2col.windows``), so both
+    ``a_k`` (N, C, OH, OW) of the input (``scratch.im2col._windows``), so both
     passes are a loop over the few taps with no im2col copy.
 
     Max: ``out = max_k a_k``.  Its derivative is 1 for the winning tap and 0
@@ -133,11 +167,12 @@ class Pooling:
         """The (N, C, pool_h, pool_w, OH, OW) window view of x, and (OH, OW)."""
         out_hw = conv_output_size(x.shape[2:], self.kernel, self.stride, self.pad)
         fill = -np.inf if self.mode == "max" else 0.0
-        return windows(pad_images(x, self.pad, fill), self.kernel, self.stride, out_hw), out_hw
+        return _windows(_pad_images(x, self.pad, fill), self.kernel, self.stride, out_hw), out_hw
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
         check_ndim("x", x.shape, (4,))
+        check_batch("x", x.shape)
         self.x_shape = x.shape
         win, _ = self.taps(x)
         kh, kw = self.kernel
@@ -168,8 +203,8 @@ class Pooling:
             target = dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]   # tap k of every window
             if self.mode == "avg":
                 target += dout / (kh * kw)
-            elif disjoint:
-                np.multiply(dout, self.arg == k, out=target)
+            elif disjoint:     # select, not multiply: an infinite dout would give inf * 0 = NaN
+                np.copyto(target, np.where(self.arg == k, dout, 0))
             else:
-                target += dout * (self.arg == k)
+                target += np.where(self.arg == k, dout, 0)
         return dx[:, :, ph:ph + h, pw:pw + w]

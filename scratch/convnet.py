@@ -29,13 +29,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scratch._arrays import as_onehot
 from scratch._checks import conv_net_args
 from scratch.batchnorm import BatchNormalization
 from scratch.conv import Convolution, Pooling
 from scratch.dropout import Dropout
 from scratch.init import init_weight
 from scratch.layers import Affine, Relu, SoftmaxWithLoss
-from scratch.losses import as_onehot
 from scratch.network import Network
 
 # The layer that holds W_i and b_i, for i = 1, 2, 3.

@@ -21,11 +21,15 @@ format) is an error that names the file and the numbers, never a short array.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import importlib.util
+import math
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -95,24 +99,59 @@ IDX_DTYPES: dict[int, np.dtype] = {
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name)."""
+READ_CHUNK = 1 << 20   # bytes per read: memory follows the data, never a header's claim
+
+
+def _read_at_most(f: BinaryIO, limit: int | None, out: bytearray | None = None) -> bytearray:
+    """``out`` (default empty) grown with ``f``'s bytes to at most ``limit`` bytes in all (no
+    limit when None), read in chunks of ``READ_CHUNK``; no copy of what was read."""
+    out = bytearray() if out is None else out
+    while limit is None or len(out) < limit:
+        chunk = f.read(READ_CHUNK if limit is None else min(READ_CHUNK, limit - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+@contextlib.contextmanager
+def open_maybe_gzip(path: str | Path) -> Iterator[tuple[BinaryIO, bool]]:
+    """``(stream, is_gzip)``: the file's bytes, gunzipped as they are read when it starts with
+    the gzip magic (whatever its name).  A corrupt or truncated gzip stream (bad CRC, early
+    end) raises ``ValueError`` naming the file."""
     path = Path(path).expanduser()
-    raw = path.read_bytes()
-    if raw[:2] != GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
+    with open(path, "rb") as raw:
+        is_gzip = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        try:
+            if is_gzip:
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    yield f, True
+            else:
+                yield raw, False
+        except (OSError, EOFError, zlib.error) as exc:
+            if not is_gzip:
+                raise
+            raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
 
 
-def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Parse the bytes of an IDX file into an array of native byte order (see the module doc)."""
+def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic; at most ``limit``."""
+    with open_maybe_gzip(path) as (f, _):
+        return bytes(_read_at_most(f, limit))
+
+
+def idx_layout(data: bytes | bytearray,
+               name: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
+    """``(dtype, dims, total bytes)`` that the IDX header at the start of ``data`` declares.
+
+    ``data`` needs only the header (``4 + 4 ndim`` bytes); a bad or short header is a
+    ``ValueError`` naming ``name`` and the problem.
+    """
     if len(data) < 4:
         raise ValueError(f"{name}: truncated IDX header: {len(data)} bytes, expected at least 4")
     if data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{name}: bad IDX magic number 0x{data[:4].hex()}: the first two "
+        raise ValueError(f"{name}: bad IDX magic number 0x{bytes(data[:4]).hex()}: the first two "
                          f"bytes must be 0x0000 (is this an IDX file?)")
     code, ndim = data[2], data[3]
     if code not in IDX_DTYPES:
@@ -126,23 +165,45 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
                          f"dimensions need {header}")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    return dtype, dims, header + math.prod(dims) * dtype.itemsize
+
+
+def parse_idx(data: bytes | bytearray, name: str = "<bytes>",
+              size: str | None = None) -> np.ndarray:
+    """Parse the bytes of an IDX file into an array of native byte order (see the module doc).
+
+    ``size`` describes the file's length in the trailing-bytes message (default
+    ``len(data)``; ``load_idx`` says where it stopped reading).
+    """
+    dtype, dims, expected = idx_layout(data, name)
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "trailing bytes"
         raise ValueError(f"{name}: size mismatch ({what}): header says dims {dims} of "
                          f"{dtype.newbyteorder('=').name} = {expected} bytes, file has "
-                         f"{len(data)}")
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="))   # a native-order, writable copy
+                         f"{size if size and len(data) > expected else len(data)}")
+    arr = np.frombuffer(data, dtype=dtype, offset=expected - math.prod(dims) * dtype.itemsize)
+    return arr.reshape(dims).astype(dtype.newbyteorder("="))   # a native-order, writable copy
 
 
 def load_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into a NumPy array.
 
-    Raises ``ValueError`` naming the file when it is truncated, has a bad magic
-    number or an unknown dtype code, or its size disagrees with its header.
+    Reads the header first, then at most the size it declares plus one byte (to
+    detect excess): a small gzip file that inflates far beyond its header (a
+    "gzip bomb") costs no more than the header's size.  Raises ``ValueError``
+    naming the file when it is truncated, has a bad magic number or an unknown
+    dtype code, its size disagrees with its header, or its gzip stream is corrupt.
     """
-    return parse_idx(read_bytes(path), str(Path(path).expanduser()))
+    path = Path(path).expanduser()
+    with open_maybe_gzip(path) as (f, is_gzip):
+        head = f.read(4)
+        if len(head) == 4 and head[:2] == b"\0\0":
+            head += f.read(4 * head[3])
+        expected = idx_layout(head, str(path))[2]
+        data = _read_at_most(f, expected + 1, bytearray(head))
+    size = (f"more (the decompressed stream goes on past byte {expected}; reading stopped)"
+            if is_gzip else f"{path.stat().st_size}")
+    return parse_idx(data, str(path), size)
 
 
 def save_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
@@ -174,6 +235,16 @@ MNIST_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
                                        "bef4ecab320f06d8554ea6380940ec79",
                                        "bb300cfdad3c16e7a12a480ee83cd310")),
 }
+# kind -> MD5 of the four extracted files (the gunzipped contents, MNIST_FILES order), as
+# torchvision's extraction leaves them beside the .gz.  The three MNIST files of the shared
+# genuine set were checked here (parity_tests/test_data_files.py); the others are the sums
+# published with the datasets' loaders (several independent sources agree).
+MNIST_RAW_MD5: dict[str, tuple[str, ...]] = {
+    "mnist": ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+              "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
+    "fashion-mnist": ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+                      "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
+}
 MNIST_COUNTS = {"train": 60000, "t10k": 10000}
 
 
@@ -194,21 +265,29 @@ def mnist_folders(root: str | Path, kind: str = "mnist") -> list[Path]:
     return [root / MNIST_KINDS[kind][0] / "raw", root]
 
 
+# torchvision is built for one torch release: install the two together (the Makefile's
+# VISION_SPEC, `make setup-vision`).  PyPI's torchvision beside the CPU torch 2.13.0 that the
+# Makefile pins fails to import ("operator torchvision::nms does not exist").
+TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")
+
+
 def torchvision_hint() -> str:
     """How to get torchvision, when it is not installed (empty when it is)."""
     if importlib.util.find_spec("torchvision") is not None:
         return ""
-    return (" (torchvision is not installed: pip install torchvision, or "
-            "pip install -e \".[vision]\" in a checkout)")
+    return (f" (torchvision is not installed; it must match torch, so install the pair: "
+            f"make setup-vision in a checkout, or pip install {' '.join(TORCHVISION_PAIR)}, "
+            f"a 3 GB download with CUDA libraries)")
 
 
 def find_mnist_files(root: str | Path, kind: str = "mnist",
                      verify: bool = True) -> dict[str, Path]:
     """The four files of ``kind`` under ``root`` (``name`` or ``name.gz``), MD5-checked.
 
-    A ``.gz`` file is preferred and its MD5 must match the published sum when
-    ``verify``.  Uncompressed files (torchvision extracts them next to the
-    .gz) have no published sum; ``load_mnist`` checks their shapes instead.
+    A ``.gz`` file is preferred.  With ``verify``, every file's MD5 must match the
+    published sum: of the ``.gz`` file (``MNIST_KINDS``), or of the extracted
+    contents for an uncompressed file (``MNIST_RAW_MD5``; torchvision extracts them
+    next to the .gz).
     """
     folders = mnist_folders(root, kind)
     folder_name, sums = MNIST_KINDS[kind]
@@ -233,10 +312,12 @@ def find_mnist_files(root: str | Path, kind: str = "mnist",
             f"  * offline, copy the four files {', '.join(f + '.gz' for f in MNIST_FILES)} "
             f"into {folders[0]} or {folders[1]}.")
     if verify:
-        for name, md5 in zip(MNIST_FILES, sums, strict=True):
+        raw_sums = MNIST_RAW_MD5[kind]
+        for name, gz_md5, raw_md5 in zip(MNIST_FILES, sums, raw_sums, strict=True):
             path = found[name]
-            if path.suffix == ".gz" and (got := md5_file(path)) != md5:
-                raise ValueError(f"{path}: MD5 {got} does not match the published {kind} "
+            md5, what = (gz_md5, "") if path.suffix == ".gz" else (raw_md5, " extracted")
+            if (got := md5_file(path)) != md5:
+                raise ValueError(f"{path}: MD5 {got} does not match the published {kind}{what} "
                                  f"sum {md5} (corrupt or partial download? delete it and "
                                  f"get it again)")
     return found
@@ -257,22 +338,43 @@ def load_mnist(root: str | Path, normalize: bool = True, flatten: bool = True,
     files = find_mnist_files(root, kind, verify)
     out = []
     for split in ("train", "t10k"):
-        x = load_idx(files[f"{split}-images-idx3-ubyte"])
-        t = load_idx(files[f"{split}-labels-idx1-ubyte"])
+        x, t = check_mnist_split(files[f"{split}-images-idx3-ubyte"],
+                                 files[f"{split}-labels-idx1-ubyte"],
+                                 MNIST_COUNTS[split] if verify else None)
         n = len(t)
-        ok = x.shape == (n, 28, 28) and x.dtype == np.uint8 and t.ndim == 1 and \
-            (t.size == 0 or 0 <= t.min() <= t.max() <= 9)
-        if not ok or (verify and n != MNIST_COUNTS[split]):
-            raise ValueError(f"{files[f'{split}-images-idx3-ubyte']}: expected "
-                             f"{MNIST_COUNTS[split]} uint8 images (28, 28) and as many labels "
-                             f"0..9, got images {x.dtype} {x.shape} and labels {t.dtype} "
-                             f"{t.shape}")
         x = x.reshape(n, -1) if flatten else x.reshape(n, 1, 28, 28)
         if normalize:
             x = x.astype(dtype) / dtype(255.0)
         t = t.astype(np.int64)
         out.append((x, to_onehot(t, 10, dtype) if one_hot_label else t))
     return out[0], out[1]
+
+
+def check_mnist_split(images: Path, labels: Path,
+                      count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split's images and labels; every problem names the file it is in.
+
+    Images must be uint8 (N, 28, 28); labels integers 0..9 of shape (M,) (a float
+    label file is an error, never truncated); M == N; and N == ``count`` when given.
+    """
+    x = load_idx(images)
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"{images}: expected uint8 images (N, 28, 28), got {x.dtype} "
+                         f"{x.shape}")
+    t = load_idx(labels)
+    if t.dtype.kind not in "ui" or t.ndim != 1:
+        raise ValueError(f"{labels}: expected integer labels (N,), got {t.dtype} {t.shape}"
+                         f"{' (float labels would be truncated)' if t.dtype.kind == 'f' else ''}")
+    if t.size and not 0 <= t.min() <= t.max() <= 9:
+        raise ValueError(f"{labels}: expected labels 0..9, got values from {t.min()} to "
+                         f"{t.max()}")
+    for path, n, what in ((images, len(x), "images"), (labels, len(t), "labels")):
+        if count is not None and n != count:
+            raise ValueError(f"{path}: expected {count} {what}, got {n}")
+    if len(x) != len(t):
+        raise ValueError(f"{labels}: expected {len(x)} labels, one per image of {images}, "
+                         f"got {len(t)}")
+    return x, t
 
 
 # ----------------------------------------------------------------------------- registry

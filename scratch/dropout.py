@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_rate, check_same_shape
-from scratch.functions import as_float_array
+from scratch._arrays import as_float_array
+from scratch._checks import check_dout, check_rate, check_same_shape, forward_cache
 
 
 class Dropout:
@@ -40,15 +40,16 @@ class Dropout:
 
     def __init__(self, ratio: float = 0.5, inverted: bool = False,
                  seed: int | np.random.Generator | None = None) -> None:
-        check_rate("ratio", ratio)
-        self.ratio, self.inverted = ratio, inverted
+        self.ratio, self.inverted = check_rate("ratio", ratio), inverted
         self.rng = np.random.default_rng(seed)
         self.fixed_mask: np.ndarray | None = None
         self.mask: np.ndarray | None = None
+        self.x_shape: tuple[int, ...] | None = None
         self.scale = 1.0
 
     def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
         x = as_float_array(x)
+        self.x_shape = x.shape
         keep = 1.0 - self.ratio
         if not train_flg:
             self.mask, self.scale = None, (1.0 if self.inverted else keep)
@@ -62,6 +63,7 @@ class Dropout:
         return x * self.mask * self.scale
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        check_dout(self, np.shape(dout), forward_cache(self, "x_shape"))
         if self.mask is None:
             return dout * self.scale
         return dout * self.mask * self.scale

@@ -9,8 +9,9 @@ function           formula                         derivative d f / d x
 =================  ==============================  ==============================
 step_function      1 if x > 0 else 0               0 (undefined at 0)
 sigmoid            1 / (1 + exp(-x))               sigmoid(x) (1 - sigmoid(x))
-relu               max(0, x)                       1 if x > 0 else 0 (0 at x = 0,
-                                                   as torch does)
+tanh               (e^x - e^-x) / (e^x + e^-x)     1 - tanh(x)^2
+relu               max(0, x)                       0 if x <= 0 else 1 (0 at x = 0,
+                                                   1 at NaN, as torch does)
 identity_function  x                               1
 softmax            exp(x_i) / sum_j exp(x_j)       s_i (delta_ij - s_j)
 log_softmax        x_i - log sum_j exp(x_j)        delta_ij - s_j
@@ -22,13 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-
-def as_float_array(x: ArrayLike) -> np.ndarray:
-    """Return ``x`` as an array; floating dtypes are kept, others become float64."""
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    return x
+from scratch._arrays import as_float_array
 
 
 def step_function(x: ArrayLike) -> np.ndarray:
@@ -67,6 +62,28 @@ def sigmoid_grad(x: ArrayLike) -> np.ndarray:
     return (1.0 - s) * s
 
 
+def tanh(x: ArrayLike) -> np.ndarray:
+    """Hyperbolic tangent ``(e^x - e^-x) / (e^x + e^-x) = 2 sigmoid(2x) - 1``.
+
+    The activation of the recurrent layers (``scratch.rnn``).  Written with the
+    formula, ``e^x`` overflows for x > 709 (float64), giving inf / inf = nan;
+    ``np.tanh`` saturates to +-1 instead, as torch does, so we use it.
+    """
+    x = as_float_array(x)
+    return np.tanh(x)
+
+
+def tanh_grad(x: ArrayLike) -> np.ndarray:
+    """Derivative of tanh at x: ``1 - tanh(x)^2``.
+
+    Derivation: tanh = s/c with s = sinh, c = cosh, s' = c, c' = s, so
+    d tanh/dx = (c c - s s) / c^2 = 1 - tanh^2.  A layer reuses its cached
+    output y = tanh(x): ``dx = dout * (1 - y^2)``.
+    """
+    y = tanh(x)
+    return 1.0 - y * y
+
+
 def relu(x: ArrayLike) -> np.ndarray:
     """Rectified linear unit ``max(0, x)``."""
     x = as_float_array(x)
@@ -74,9 +91,13 @@ def relu(x: ArrayLike) -> np.ndarray:
 
 
 def relu_grad(x: ArrayLike) -> np.ndarray:
-    """Derivative of relu: 1 where x > 0, else 0 (we take 0 at the kink, as torch does)."""
+    """Derivative of relu: 0 where x <= 0, else 1 (we take 0 at the kink, as torch does).
+
+    Written ``not (x <= 0)`` rather than ``x > 0``: the two differ only at NaN, where
+    torch's ``threshold_backward`` (``where(x <= 0, 0, dout)``) passes the gradient on.
+    """
     x = as_float_array(x)
-    return (x > 0).astype(x.dtype)
+    return (~(x <= 0)).astype(x.dtype)
 
 
 def identity_function(x: ArrayLike) -> np.ndarray:
@@ -111,3 +132,16 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> np.ndarray:
     x = as_float_array(x)
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# ---- the hand-derived backward of softmax and log_softmax: dout -> dL/dx ----------------------
+
+def softmax_backward(dout: ArrayLike, x: ArrayLike, axis: int = -1) -> np.ndarray:
+    """``ds_i/dx_j = s_i (delta_ij - s_j)``  =>  ``dx = s * (dout - sum(dout * s))``."""
+    s = softmax(x, axis=axis)
+    return s * (dout - np.sum(dout * s, axis=axis, keepdims=True))
+
+
+def log_softmax_backward(dout: ArrayLike, x: ArrayLike, axis: int = -1) -> np.ndarray:
+    """``d log s_i / dx_j = delta_ij - s_j``  =>  ``dx = dout - s * sum(dout)``."""
+    return dout - softmax(x, axis=axis) * np.sum(dout, axis=axis, keepdims=True)

@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_dout, check_ndim, forward_cache
+from scratch._arrays import as_float_array, as_onehot
+from scratch._checks import (
+    check_batch,
+    check_dout,
+    check_ndim,
+    check_scalar_dout,
+    forward_cache,
+)
 from scratch.batchnorm import BatchNormalization as BatchNormalization  # re-export
 from scratch.distillation import DistillationLoss as DistillationLoss  # re-export
 from scratch.dropout import Dropout as Dropout  # re-export
-from scratch.functions import as_float_array, sigmoid, softmax
-from scratch.losses import as_onehot, softmax_cross_entropy
+from scratch.functions import sigmoid, softmax
+from scratch.losses import check_distribution_rows, softmax_cross_entropy
 
 
 class Affine:
@@ -52,6 +59,7 @@ class Affine:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
+        check_batch("x", x.shape)
         if x.ndim < 2 or x[0].size != self.W.shape[0]:
             raise ValueError(f"x: expected shape (N, {self.W.shape[0]}) (or (N, ...) with "
                              f"{self.W.shape[0]} features per sample), got {x.shape}")
@@ -70,20 +78,26 @@ class Affine:
 
 
 class Relu:
-    """``out = max(0, x)``; backward passes dout where x > 0 and 0 elsewhere."""
+    """``out = max(0, x)``; backward passes dout where x > 0 and 0 elsewhere.
+
+    The mask *selects* (``np.where``), as torch does, rather than multiplies: ``x * mask``
+    would turn x = -inf into ``-inf * 0 = NaN`` (torch: 0), and ``dout * mask`` an infinite
+    dout at x <= 0 into NaN (torch: 0).  NaN inputs pass through (``NaN <= 0`` is False),
+    and so does their dout, as in torch's ``threshold_backward``.
+    """
 
     def __init__(self) -> None:
         self.mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
-        self.mask = x > 0
-        return x * self.mask
+        self.mask = ~(x <= 0)
+        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         mask = forward_cache(self, "mask")
         check_dout(self, np.shape(dout), mask.shape)
-        return dout * mask
+        return np.where(mask, dout, 0).astype(np.result_type(dout), copy=False)
 
 
 class Sigmoid:
@@ -109,6 +123,12 @@ class SoftmaxWithLoss:
     returns the mean loss ``L = -(1/N) sum t log softmax(x)``.
     backward(dout=1): ``dx = dout * (softmax(x) - t) / N``: the two Jacobians
     multiply out to this short form, which is why the pair is one layer.
+    ``dout`` is a scalar (dL/d loss).
+
+    The short form needs every row of t to sum to 1 (the general gradient is
+    ``softmax(x) * sum_k t_k - t``), so rows of t must be probability distributions:
+    entries >= 0 summing to 1 up to rounding (``scratch._checks.check_distribution``);
+    anything else is a ``ValueError`` naming ``t``, as in ``torchref.layers``.
     """
 
     def __init__(self) -> None:
@@ -118,15 +138,17 @@ class SoftmaxWithLoss:
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
-        self.t = as_onehot(x, t, "x", "t")
-        self.y = softmax(x)
-        self.loss = softmax_cross_entropy(x, self.t)
+        rows = as_onehot(x, t, "x", "t")
+        check_distribution_rows(rows, "t")
+        self.loss = softmax_cross_entropy(x, t)
+        self.t, self.y = rows, softmax(x)
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
-        forward_cache(self, "y")
-        n = self.y.shape[0] if self.y.ndim == 2 else 1
-        return dout * (self.y - self.t) / n
+        y = forward_cache(self, "y")
+        check_scalar_dout(self, dout)
+        n = y.shape[0] if y.ndim == 2 else 1
+        return dout * (y - self.t) / n
 
 # Convolutional layers live in scratch.conv (scratch.im2col underneath); re-exported here.
 from scratch.conv import Convolution, Pooling  # noqa: E402, F401 (re-export)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from scratch._arrays import as_float_array
 from scratch._checks import check_dout, check_finite, forward_cache
-from scratch.functions import as_float_array
 
 
 def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> np.ndarray:

@@ -15,14 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scratch._arrays import as_onehot
 from scratch._checks import mlp_args
 from scratch.batchnorm import BatchNormalization
+from scratch.convnet import SimpleConvNet as SimpleConvNet  # re-export (its own module)
 from scratch.dropout import Dropout
 from scratch.functions import identity_function, sigmoid
 from scratch.init import init_std as init_std  # re-exported: scratch.models.init_std
 from scratch.init import init_weight
 from scratch.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
-from scratch.losses import as_onehot
 from scratch.network import Network
 
 ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid}
@@ -147,5 +148,8 @@ class MLP(Network):
         return float(np.mean(y.argmax(axis=-1) == labels))
 
 
-# The convolutional network lives in scratch.convnet; re-exported here.
-from scratch.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+# The convolutional networks live in scratch.convnet and scratch.convnets; re-exported here.
+from scratch.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)
+
+# The recurrent sequence classifier lives in scratch.models_seq; re-exported here.
+from scratch.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

@@ -30,7 +30,7 @@ from scratch.losses import as_onehot
 from scratch.transformer import TransformerBlock, transformer_block_params
 
 
-def sequence_input(x: np.ndarray, seq_len: int, input_dim: int) -> np.ndarray:
+def _sequence_input(x: np.ndarray, seq_len: int, input_dim: int) -> np.ndarray:
     """x (N, T, F), or images (N, 1, T, F) (one channel) -> (N, T, F); else ``ValueError``."""
     shape = np.shape(x)
     if len(shape) == 4 and shape[1] == 1:
@@ -86,7 +86,7 @@ class TransformerClassifier:
 
     def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
         """Logits (N, n_classes); ``train_flg`` switches the block's dropout on."""
-        x = sequence_input(x, self.seq_len, self.input_dim)
+        x = _sequence_input(x, self.seq_len, self.input_dim)
         p = self.params
         h = x @ p["W_in"] + p["b_in"] + self.pe
         h = self.block.forward(h, h, h, None, train_flg)

@@ -16,39 +16,67 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks import check_positive, check_rate
+from scratch._checks import check_param_keys, check_positive, check_rate
 
 
-def check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-    """Raise ``ValueError`` when grads lacks a parameter or a shape differs."""
+def _check_grads(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` when grads lacks a parameter, a shape differs, or a parameter
+    is not a floating-point array or a gradient not numbers (checked for *every* key before
+    an update changes anything, so a bad gradient leaves parameters and state untouched).
+
+    Non-finite gradient values are accepted: as in ``torch.optim``, they make the
+    parameters they reach NaN or inf.
+    """
     missing = sorted(set(params) - set(grads))
     if missing:
         raise ValueError(f"grads: missing entries for parameters {missing}")
     for key, p in params.items():
+        if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+            raise ValueError(f"params[{key!r}]: expected a floating-point array (updated in "
+                             f"place), got {type(p).__name__} {getattr(p, 'dtype', '')}")
         if np.shape(grads[key]) != p.shape:
             raise ValueError(f"grads[{key!r}]: expected shape {p.shape}, "
                              f"got {np.shape(grads[key])}")
+        if np.asarray(grads[key]).dtype.kind not in "fiu":
+            raise ValueError(f"grads[{key!r}]: expected numbers, got dtype "
+                             f"{np.asarray(grads[key]).dtype}")
 
 
-def zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+class _Optimizer:
+    """What every optimizer here shares: the parameter keys are fixed by the first update.
+
+    The state (velocities, moments) is kept per key from the first ``update``; a later call
+    whose ``params`` has other keys is a ``ValueError`` naming them (``torchref.optim``
+    does the same): make a new optimizer for a new set of parameters.
+    """
+
+    _keys: tuple[str, ...] | None = None
+
+    def check(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Validate everything an update will touch, before it touches anything."""
+        keys = check_param_keys(self._keys, tuple(params))
+        _check_grads(params, grads)
+        self._keys = keys
+
+
+def _zeros_like(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One zero array per parameter (an optimizer's initial state)."""
     return {key: np.zeros_like(p) for key, p in params.items()}
 
 
-class SGD:
+class SGD(_Optimizer):
     """Stochastic gradient descent: ``W <- W - lr * dL/dW`` for every parameter."""
 
     def __init__(self, lr: float = 0.01) -> None:
-        check_positive("lr", lr)
-        self.lr = lr
+        self.lr = check_positive("lr", lr)
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        self.check(params, grads)
         for key, p in params.items():
             p -= self.lr * grads[key]
 
 
-class Momentum:
+class Momentum(_Optimizer):
     """SGD with momentum: a ball rolling down the loss surface.
 
         v <- momentum * v - lr * g          (v starts at 0)
@@ -66,15 +94,18 @@ class Momentum:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        self.check(params, grads)
         if self.v is None:
-            self.v = zeros_like(params)
+            self.v = _zeros_like(params)
         for key, p in params.items():
-            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            # momentum 0 is plain SGD, as in torch (which keeps no buffer then): 0 * v would
+            # turn an infinite velocity into NaN
+            decayed = self.momentum * self.v[key] if self.momentum else 0.0
+            self.v[key] = decayed - self.lr * grads[key]
             p += self.v[key]
 
 
-class Nesterov:
+class Nesterov(_Optimizer):
     """Nesterov's accelerated gradient, in the course's form.
 
         W <- W + momentum^2 * v - (1 + momentum) * lr * g
@@ -95,16 +126,17 @@ class Nesterov:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        self.check(params, grads)
         if self.v is None:
-            self.v = zeros_like(params)
+            self.v = _zeros_like(params)
         m = self.momentum
         for key, p in params.items():
-            p += m * m * self.v[key] - (1 + m) * self.lr * grads[key]
-            self.v[key] = m * self.v[key] - self.lr * grads[key]
+            decayed = m * self.v[key] if m else 0.0     # momentum 0: plain SGD (see Momentum)
+            p += m * decayed - (1 + m) * self.lr * grads[key]
+            self.v[key] = decayed - self.lr * grads[key]
 
 
-class AdaGrad:
+class AdaGrad(_Optimizer):
     """Per-weight learning rates that shrink with the gradients seen so far.
 
         h <- h + g^2                        (h starts at 0)
@@ -123,15 +155,15 @@ class AdaGrad:
         self.h: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        self.check(params, grads)
         if self.h is None:
-            self.h = zeros_like(params)
+            self.h = _zeros_like(params)
         for key, p in params.items():
             self.h[key] += grads[key] * grads[key]
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
 
 
-class RMSprop:
+class RMSprop(_Optimizer):
     """AdaGrad that forgets: h is an exponential moving average of g^2.
 
         h <- decay_rate * h + (1 - decay_rate) * g^2     (h starts at 0)
@@ -150,16 +182,16 @@ class RMSprop:
         self.h: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        self.check(params, grads)
         if self.h is None:
-            self.h = zeros_like(params)
+            self.h = _zeros_like(params)
         for key, p in params.items():
             self.h[key] *= self.decay_rate
             self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
             p -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
 
 
-class Adam:
+class Adam(_Optimizer):
     """Momentum (first moment m) plus RMSprop (second moment v), bias-corrected.
 
         m <- beta1 * m + (1 - beta1) * g
@@ -201,9 +233,9 @@ class Adam:
         self.v: dict[str, np.ndarray] | None = None
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        check_grads(params, grads)
+        self.check(params, grads)
         if self.m is None:
-            self.m, self.v = zeros_like(params), zeros_like(params)
+            self.m, self.v = _zeros_like(params), _zeros_like(params)
         self.iter += 1
         lr_t = self.lr * (1.0 - self.beta2 ** self.iter) ** 0.5 / (1.0 - self.beta1 ** self.iter)
         for key, p in params.items():
@@ -218,3 +250,38 @@ OPTIMIZERS: dict[str, type] = {
     "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
     "rmsprop": RMSprop, "adam": Adam,
 }
+
+
+def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> np.floating:
+    """Scale every gradient by ``min(1, max_norm / (norm + 1e-6))``, in place; return ``norm``.
+
+    ``norm = sqrt(sum_k ||g_k||^2)`` is the global L2 norm over every array of
+    ``grads`` together (as if they were one vector), computed as torch does,
+    the norm of the per-array norms.  Clipping the whole vector keeps its
+    direction, which is why recurrent networks (whose gradients can explode
+    over many steps) are trained with it.  The 1e-6 and the multiplication by
+    exactly 1 when nothing is clipped are ``torch.nn.utils.clip_grad_norm_``'s;
+    a non-finite norm makes the scale nan (torch's default,
+    ``error_if_nonfinite=False``).  Returns the norm before clipping, in the
+    gradients' dtype.
+    """
+    check_positive("max_norm", max_norm)
+    arrays = list(grads.values())
+    if not arrays:
+        return np.float64(0.0)
+    dtype = np.result_type(*arrays)
+    norm = np.linalg.norm(np.array([np.linalg.norm(g.reshape(-1)) for g in arrays], dtype=dtype))
+    with np.errstate(invalid="ignore"):
+        scale = min(dtype.type(max_norm) / (norm + dtype.type(1e-6)), dtype.type(1.0))
+    for g in arrays:
+        g *= scale
+    return dtype.type(norm)
+
+# Learning-rate schedules live in scratch.lr_scheduler; re-exported here.
+from scratch.lr_scheduler import (  # noqa: E402, F401 (re-export)
+    SCHEDULERS,
+    CosineAnnealingLR,
+    LRScheduler,
+    ReduceLROnPlateau,
+    StepLR,
+)

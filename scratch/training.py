@@ -19,15 +19,19 @@ arrays, saved with ``save_npz_atomic`` (``np.savez``; loaded without pickle).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from scratch._atomic import atomic_write, write_json_atomic
+from scratch._atomic import atomic_write
+from scratch.checkpoints import POINTER, read_pointer, save_checkpoint  # noqa: F401 (re-exported)
+from scratch.models_seq import LSTMClassifier, check_cell
 
-MODELS = ("mlp", "cnn")
+MODELS = ("mlp", "cnn", "simplecnn", "deepcnn", "lstm", "gru", "rnn")
+# The default hidden width of each model (the course's / the reference text's).
+HIDDEN = {"mlp": 100, "cnn": 128, "simplecnn": 100, "deepcnn": 50, "lstm": 64, "gru": 64,
+          "rnn": 64}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -45,33 +49,59 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.nda
 
 def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
                seed: int | None = None, dtype: type = np.float32,
-               hidden: int | Sequence[int] = 100):
-    """The one factory of ``--model``.
+               hidden: int | Sequence[int] | None = None):
+    """The one factory of ``--model``; ``hidden`` defaults to ``HIDDEN[name]``.
 
     ``mlp``: ``scratch.models.MLP`` input -> ``hidden`` -> classes, relu, He init
     (``hidden`` may list several widths: ``[256, 256]``).
-    ``cnn``: ``scratch.models.SimpleConvNet`` conv - relu - pool 2x2 - ``hidden`` -
+    ``cnn``: ``scratch.models.CNN``, the reference text's network (conv 32 - conv 64 -
+    pool - fc ``hidden`` - fc), He init, no dropout.
+    ``simplecnn``: ``scratch.models.SimpleConvNet`` conv - relu - pool 2x2 - ``hidden`` -
     classes, 30 filters, He init (the course's fixed std 0.01 barely trains in a few
     epochs).  28x28 images take the course's 5x5 filters without padding; images under
     16 pixels (the 8x8 digits) take 5x5 filters with padding 2, so the pooled maps stay
     4x4 instead of 2x2.
+    ``deepcnn``: ``scratch.models.DeepConvNet``, the course's deep network, He init,
+    *without* its dropout: scratch and torch draw different dropout masks, so a lockstep
+    run (``--impl both``) could not compare them.
+    ``lstm``, ``gru``, ``rnn``: ``scratch.models_seq.LSTMClassifier`` reading each image
+    as a sequence of its rows (8 rows of 8 pixels for the digits), ``hidden`` wide.
     """
     from scratch import models
+    if name not in MODELS:
+        raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+    hidden = HIDDEN[name] if hidden is None else hidden
     widths = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
     if name == "mlp":
         return models.MLP([int(np.prod(input_shape)), *widths, n_classes], "relu",
                           seed=seed, dtype=dtype)
+    if len(widths) != 1:
+        raise ValueError(f"hidden: the {name} has one hidden layer, got widths {widths}")
     if name == "cnn":
-        if len(widths) != 1:
-            raise ValueError(f"hidden: the cnn has one hidden layer, got widths {widths}")
-        small = min(input_shape[1:]) < 16
-        return models.SimpleConvNet(
-            input_dim=tuple(input_shape),
-            conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
-                        "stride": 1},
-            hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
-            dtype=dtype)
-    raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+        return models.CNN(tuple(input_shape), widths[0], n_classes, seed=seed, dtype=dtype)
+    if name == "deepcnn":
+        return models.DeepConvNet(tuple(input_shape), widths[0], n_classes, use_dropout=False,
+                                  seed=seed, dtype=dtype)
+    if name in ("lstm", "gru", "rnn"):
+        return make_sequence_model(name, input_shape, n_classes, seed=seed, dtype=dtype,
+                                   hidden=widths[0])
+    small = min(input_shape[1:]) < 16
+    return models.SimpleConvNet(
+        input_dim=tuple(input_shape),
+        conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
+                    "stride": 1},
+        hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
+        dtype=dtype)
+
+
+def make_sequence_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
+                        seed: int | None = None, dtype: type = np.float32,
+                        hidden: int = 64) -> LSTMClassifier:
+    """``--model lstm|gru|rnn`` of ``scripts/train.py``: images (C, H, W) read as H rows of W
+    pixels (C H rows when C > 1), the hidden state ``hidden`` wide."""
+    check_cell(name)
+    return LSTMClassifier(int(input_shape[-1]), int(np.ravel(hidden)[0]), n_classes, cell=name,
+                          seed=seed, dtype=dtype)
 
 
 def evaluate(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
@@ -116,14 +146,46 @@ class Trainer:
                 out[f"opt/{attr}"] = np.asarray(value)
         return out
 
+    def check_state_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``arrays`` if ``load_state_arrays`` can restore them whole, else ``ValueError``.
+
+        Every parameter with its shape, every number the optimizer keeps (``opt/lr``,
+        Adam's ``opt/iter``...), and each per-parameter state (``opt/v/K``) for every
+        parameter ``K`` with ``K``'s shape.
+        """
+        shapes = {k: v.shape for k, v in self.model.params.items()}
+        wanted = [k for k in self.state_arrays() if k.startswith("param/") or k.count("/") == 1]
+        missing = [k for k in wanted if k not in arrays]
+        if missing:
+            raise ValueError(f"checkpoint: missing {', '.join(missing)}")
+        groups: dict[str, set[str]] = {}
+        for key, value in arrays.items():
+            parts = key.split("/")
+            per_param = (parts[0] == "param" and len(parts) == 2) or \
+                (parts[0] == "opt" and len(parts) == 3)
+            if not per_param:
+                continue
+            if parts[-1] not in shapes:
+                raise ValueError(f"checkpoint {key}: the model has no parameter {parts[-1]!r}")
+            if value.shape != shapes[parts[-1]]:
+                raise ValueError(f"checkpoint {key}: expected shape {shapes[parts[-1]]}, "
+                                 f"got {value.shape}")
+            if parts[0] == "opt":
+                groups.setdefault(parts[1], set()).add(parts[2])
+        for attr, keys in groups.items():
+            if keys != set(shapes):
+                raise ValueError(f"checkpoint opt/{attr}: expected entries for "
+                                 f"{sorted(shapes)}, got {sorted(keys)}")
+        return arrays
+
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Inverse of ``state_arrays``: parameters copied in place, optimizer state restored."""
+        """Inverse of ``state_arrays``: parameters copied in place, optimizer state restored.
+
+        Checked whole first (``check_state_arrays``): a bad set changes nothing.
+        """
+        self.check_state_arrays(arrays)
         for k, v in self.model.params.items():
-            saved = arrays[f"param/{k}"]
-            if saved.shape != v.shape:
-                raise ValueError(f"checkpoint param/{k}: expected shape {v.shape}, "
-                                 f"got {saved.shape}")
-            v[...] = saved
+            v[...] = arrays[f"param/{k}"]
         state: dict = {}
         for key, value in arrays.items():
             parts = key.split("/")
@@ -140,6 +202,7 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- atomic files
+# (checkpoint sets, their pointer, hashes, name checks, the run-folder lock: scratch.checkpoints)
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` of ``arrays`` into ``path`` (exactly that name: no ``.npz`` appended)."""
@@ -156,44 +219,6 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Arrays saved by ``save_npz_atomic`` (pickle refused)."""
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-POINTER = "latest.json"
-
-
-def save_checkpoint(folder: str | Path, tag: str, meta: dict,
-                    writers: dict[str, Callable[[Path], None]], keep: int = 2) -> None:
-    """One checkpoint = some files + the pointer ``folder/latest.json`` naming them.
-
-    Each file ``{tag}.{name}`` is written atomically by ``writers[name](tmp)``;
-    only then is the pointer replaced (atomically) to name the new set.  A crash
-    at any moment leaves the pointer on the previous complete set, whose files
-    are kept until ``keep`` newer sets exist.
-    """
-    folder = Path(folder)
-    files = {name: f"{tag}.{name}" for name in writers}
-    for name, write in writers.items():
-        atomic_write(folder / files[name], write)
-    old = read_pointer(folder)
-    history = [*(old or {}).get("history", []), files]
-    write_json_atomic(folder / POINTER, {"meta": meta, "files": files,
-                                         "history": history[-keep:]})
-    for stale in history[:-keep]:
-        for fname in stale.values():
-            (folder / fname).unlink(missing_ok=True)
-
-
-def read_pointer(folder: str | Path) -> dict | None:
-    """The pointer of the latest complete checkpoint in ``folder`` (None when there is none)."""
-    path = Path(folder) / POINTER
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not a valid checkpoint pointer ({exc})") from exc
 
 
 def iterate(batches: list[np.ndarray], start: int = 0) -> Iterator[tuple[int, np.ndarray]]:

@@ -4,12 +4,18 @@ Each case times the scratch side and the torch side alternately (one call of
 each per repeat, after warm-up), with the same number of threads for NumPy's
 BLAS (threadpoolctl) and for torch, and prints the medians and the ratio
 scratch / torch (below 1.0: scratch is faster).  Results go to stdout and,
-with ``--json``, to a file.  Add a group by writing a function that returns
-``Case`` objects and listing it in ``GROUPS``.
+with ``--json``, to a file; a progress line per case goes to stderr.  Add a
+group by writing a function that returns ``Case`` objects and listing it in
+``GROUPS`` (mark a case ``slow=True`` when ``--quick`` should leave it out).
 
-    python scripts/bench.py                   # every group
-    python scripts/bench.py --only mlp --repeats 50 --threads 1
-    python scripts/bench.py --only cnn --threads 1
+One thread per side by default: on a shared or busy machine more threads only
+contend, and torch suffers most (BENCHMARKS.md, "Threads").
+
+    python scripts/bench.py                   # every group (several minutes)
+    python scripts/bench.py --quick           # fewer repeats, no slow cases (about a minute)
+    python scripts/bench.py --only mlp --repeats 50
+    python scripts/bench.py --only cnn --threads 2
+    python scripts/bench.py --only rnn
 """
 
 from __future__ import annotations
@@ -23,15 +29,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
-
 from scratch._atomic import write_text_atomic
-from torchref.device import set_threads
+from torchref.device import DEFAULT_THREADS, set_threads, threads_line
+
+QUICK = {"repeats": 5, "warmup": 1}   # --quick: these, and no case marked slow
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Case:
     dtype: str
     scratch: Callable[[], object]
     torch: Callable[[], object]
+    slow: bool = False            # left out by --quick
 
 
 def time_pair(case: Case, repeats: int, warmup: int) -> tuple[float, float]:
@@ -156,6 +162,66 @@ def cnn_cases(batch: int = 100) -> list[Case]:
     return cases
 
 
+# (label, x shape (N, C, H, W), W shape (FN, C, FH, FW), pad, slow): issue 13's shapes.
+CONV_SHAPES = [
+    ("N100 C1 28x28, 30 5x5, pad 0", (100, 1, 28, 28), (30, 1, 5, 5), 0, False),
+    ("N100 C16 14x14, 32 3x3, pad 1", (100, 16, 14, 14), (32, 16, 3, 3), 1, False),
+    ("N256 C3 32x32, 64 3x3, pad 1", (256, 3, 32, 32), (64, 3, 3, 3), 1, True),
+    ("N32 C64 56x56, 64 3x3, pad 1", (32, 64, 56, 56), (64, 64, 3, 3), 1, True),
+]
+
+
+def conv_cases() -> list[Case]:
+    """Convolution layer fwd+bwd (dx, dW, db on both sides) for the shapes in CONV_SHAPES."""
+    import scratch.conv as sc
+    import torchref.conv as tc
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        for label, x_shape, w_shape, pad, slow in CONV_SHAPES:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal(x_shape).astype(dtype)
+            W = (0.1 * rng.standard_normal(w_shape)).astype(dtype)
+            b = np.zeros(w_shape[0], dtype=dtype)
+            conv = sc.Convolution(W, b, pad=pad)
+            dout = rng.standard_normal(conv.forward(x).shape).astype(dtype)
+            tconv = tc.Convolution(torch.from_numpy(W), torch.from_numpy(b), pad=pad)
+            xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+            def conv_scratch(conv=conv, x=x, dout=dout) -> None:
+                conv.forward(x)
+                conv.backward(dout)
+
+            def conv_torch(tconv=tconv, xt=xt, doutt=doutt) -> None:
+                tconv.zero_grad(set_to_none=True)
+                xt.grad = None
+                tconv(xt).backward(doutt)
+
+            cases.append(Case("conv", f"conv fwd+bwd {label}", np.dtype(dtype).name,
+                              conv_scratch, conv_torch, slow=slow))
+    return cases
+
+
+def deepcnn_cases(batch: int = 100) -> list[Case]:
+    """DeepConvNet training step (SGD), 1x28x28 images: skipped until the models exist."""
+    import scratch.models as sm
+    import torchref.models as tm
+
+    missing = [f"{m.__name__}.DeepConvNet" for m in (sm, tm) if not hasattr(m, "DeepConvNet")]
+    if missing:
+        print(f"# skipped group deepcnn: {' and '.join(missing)} not found in this checkout",
+              flush=True)
+        return []
+    cases = []
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        x = rng.random((batch, 1, 28, 28)).astype(dtype)
+        t = rng.integers(0, 10, batch)
+        cases.append(train_step_case("deepcnn", f"DeepConvNet train step, batch {batch}",
+                                     sm.DeepConvNet(seed=0, dtype=dtype), x, t))
+    return cases
+
+
 def _gradcheck_models() -> list[tuple[str, object, np.ndarray, np.ndarray, Callable]]:
     """(label, float64 scratch model, x, t, torch twin maker) for the gradcheck group."""
     import scratch.models as sm
@@ -211,7 +277,38 @@ def gradcheck_cases() -> list[Case]:
                 lambda model=model, x=x, t=t, fast=fast: gradcheck(model, (x, t), fast=fast,
                                                                      seed=0),
                 lambda loss=loss, leaves=leaves, fast=fast: torch.autograd.gradcheck(
-                    loss, leaves, fast_mode=fast)))
+                    loss, leaves, fast_mode=fast), slow=not fast))
+    return cases
+
+
+def rnn_cases(N: int = 32, T: int = 50, D: int = 128, H: int = 128) -> list[Case]:
+    """TimeLSTM forward + backward (dxs, dWx, dWh, db, dh0, dc0 on both sides) vs nn.LSTM."""
+    import scratch.rnn as sr
+    import torchref.rnn as tr
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        k = 1 / np.sqrt(H)
+        Wx, Wh = (rng.uniform(-k, k, s).astype(dtype) for s in ((D, 4 * H), (H, 4 * H)))
+        b = rng.uniform(-k, k, 4 * H).astype(dtype)
+        xs = rng.standard_normal((N, T, D)).astype(dtype)
+        dhs = rng.standard_normal((N, T, H)).astype(dtype)
+        lstm = sr.TimeLSTM(Wx, Wh, b)
+        tlstm = tr.TimeLSTM(*(torch.from_numpy(a) for a in (Wx, Wh, b)))
+        xt, dhst = torch.from_numpy(xs).requires_grad_(True), torch.from_numpy(dhs)
+
+        def lstm_scratch(lstm=lstm, xs=xs, dhs=dhs) -> None:
+            lstm.forward(xs)
+            lstm.backward(dhs)
+
+        def lstm_torch(tlstm=tlstm, xt=xt, dhst=dhst) -> None:
+            tlstm.zero_grad(set_to_none=True)
+            xt.grad = None
+            tlstm(xt).backward(dhst)
+
+        cases.append(Case("rnn", f"TimeLSTM fwd+bwd N={N} T={T} D={D} H={H}",
+                          np.dtype(dtype).name, lstm_scratch, lstm_torch))
     return cases
 
 
@@ -246,8 +343,10 @@ def attention_cases(n: int = 32, t: int = 64, e: int = 128, heads: int = 8) -> l
 
 
 GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases,
-                                               "gradcheck": gradcheck_cases,
-                                               "attention": attention_cases}
+                                               "conv": conv_cases, "deepcnn": deepcnn_cases,
+                                               "gradcheck": gradcheck_cases}
+GROUPS["rnn"] = rnn_cases
+GROUPS["attention"] = attention_cases
 
 
 def machine() -> str:
@@ -260,37 +359,67 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, numpy {np.__version__}, torch {torch.__version__}"
 
 
+def progress(message: str) -> None:
+    """A progress line on stderr (the results table stays alone on stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def collect(groups: list[str], quick: bool) -> tuple[list[Case], list[Case]]:
+    """(cases to time, cases left out by --quick), building each group with a progress line."""
+    cases: list[Case] = []
+    for group in groups:
+        progress(f"bench: preparing group {group} ...")
+        cases += GROUPS[group]()
+    if not quick:
+        return cases, []
+    return [c for c in cases if not c.slow], [c for c in cases if c.slow]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--only", nargs="+", choices=sorted(GROUPS), default=None, metavar="GROUP",
                    help=f"groups to run, one or more of {', '.join(GROUPS)} (default: all)")
-    p.add_argument("--repeats", type=int, default=30,
-                   help="timed calls per side, the median is reported (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=5,
-                   help="untimed calls per side first (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="threads for both NumPy's BLAS and torch (default: all cores, "
-                        "%(default)s here)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a short run: {QUICK['repeats']} repeats, {QUICK['warmup']} warm-up, "
+                        f"cases marked slow left out (explicit --repeats/--warmup win)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed calls per side, the median is reported (default: 30, "
+                        f"{QUICK['repeats']} with --quick)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help=f"untimed calls per side first (default: 5, {QUICK['warmup']} with "
+                        f"--quick)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="threads for both NumPy's BLAS and torch (default: %(default)s; more "
+                        "only contend on a busy machine)")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON (default: no)")
     args = p.parse_args(argv)
+    defaults = QUICK if args.quick else {"repeats": 30, "warmup": 5}
     for name, low in (("repeats", 1), ("warmup", 0), ("threads", 1)):
+        if getattr(args, name) is None:
+            setattr(args, name, defaults[name])
         if getattr(args, name) < low:
             p.error(f"--{name}: expected an integer >= {low}, got {getattr(args, name)}")
     limiter = set_threads(args.threads)  # noqa: F841 - keeps the BLAS limit in force
-    print(f"# {machine()}, {args.threads} thread(s), median of {args.repeats}")
+    print(f"# {machine()}, median of {args.repeats}{' (--quick)' if args.quick else ''}")
+    print(f"# {threads_line()}")
+    cases, left_out = collect(args.only or list(GROUPS), args.quick)
     print(f"{'case':<44} {'dtype':<8} {'scratch ms':>11} {'torch ms':>9} {'ratio':>6}")
     rows = []
-    for group in args.only or list(GROUPS):
-        for case in GROUPS[group]():
-            s, t = time_pair(case, args.repeats, args.warmup)
-            rows.append({"group": case.group, "case": case.name, "dtype": case.dtype,
-                         "scratch_ms": s * 1e3, "torch_ms": t * 1e3, "ratio": s / t})
-            print(f"{case.name:<44} {case.dtype:<8} {s * 1e3:>11.3f} {t * 1e3:>9.3f} "
-                  f"{s / t:>6.2f}", flush=True)
+    for i, case in enumerate(cases, 1):
+        progress(f"bench [{i}/{len(cases)}] {case.group}: {case.name} ({case.dtype}), "
+                 f"{args.warmup} warm-up + {args.repeats} timed calls per side ...")
+        s, t = time_pair(case, args.repeats, args.warmup)
+        rows.append({"group": case.group, "case": case.name, "dtype": case.dtype,
+                     "scratch_ms": s * 1e3, "torch_ms": t * 1e3, "ratio": s / t})
+        print(f"{case.name:<44} {case.dtype:<8} {s * 1e3:>11.3f} {t * 1e3:>9.3f} "
+              f"{s / t:>6.2f}", flush=True)
+    for case in left_out:
+        print(f"# left out by --quick: {case.group}: {case.name} ({case.dtype})")
     if args.json:
-        doc = {"machine": machine(), "threads": args.threads, "repeats": args.repeats,
+        doc = {"machine": machine(), "threads": args.threads, "threads_line": threads_line(),
+               "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick,
                "rows": rows}
         write_text_atomic(args.json, json.dumps(doc, indent=2))
         print(f"wrote {args.json}")

@@ -8,7 +8,10 @@
    batches (``torchref.lockstep``, the engine of ``scripts/train.py``); both
    loss curves side by side and how far the two drifted apart.
 
-    python scripts/demo.py [--epochs 10] [--lr 0.1] [--seed 0]
+    python scripts/demo.py [--epochs 10] [--lr 0.1] [--seed 0] [--threads 1]
+
+Both sides compute with ``--threads`` threads (torch's and NumPy's BLAS, default
+1: more only contend on a busy machine); the output says how many.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from torchref.device import DEFAULT_THREADS, set_threads, threads_line
 from torchref.lockstep import Run, RunConfig, drift_report
 
 
-def train_side_by_side(epochs: int, lr: float, batch_size: int, seed: int) -> dict:
+def train_side_by_side(epochs: int, lr: float, batch_size: int, seed: int,
+                       threads: int = DEFAULT_THREADS) -> dict:
     """Train the scratch and torch MLPs in lockstep on digits (``torchref.lockstep``)."""
     cfg = RunConfig(model="mlp", impl="both", dataset="digits", device="cpu", epochs=epochs,
-                    batch_size=batch_size, lr=lr, seed=seed, dtype="float64", progress=False)
+                    batch_size=batch_size, lr=lr, seed=seed, dtype="float64", progress=False,
+                    threads=threads)
     return Run(cfg).run()
 
 
@@ -34,10 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default 0.1)")
     p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
     p.add_argument("--seed", type=int, default=0, help="weights and batch order (default 0)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="threads for torch and NumPy's BLAS (default %(default)s)")
     p.add_argument("--skip-report", action="store_true", help="only the training part")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         p.error("--epochs and --batch-size must be >= 1 and --lr > 0")
+    if args.threads < 1:
+        p.error(f"--threads: expected a positive integer, got {args.threads}")
+    limiter = set_threads(args.threads)  # noqa: F841 - keeps the BLAS limit in force
+    print(threads_line(), flush=True)
 
     status = 0
     if not args.skip_report:
@@ -47,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"== MLP 64-100-10 on digits, float64, SGD lr={args.lr}, batch {args.batch_size}: "
           f"scratch and torch from the same initial weights on the same batches ==")
-    result = train_side_by_side(args.epochs, args.lr, args.batch_size, args.seed)
+    result = train_side_by_side(args.epochs, args.lr, args.batch_size, args.seed, args.threads)
     by_epoch: dict[int, dict] = {}
     for r in result["history"]:
         by_epoch.setdefault(r["epoch"], {})[r["impl"]] = r

@@ -1,7 +1,8 @@
 """Knowledge distillation: a teacher, a student trained alone, the same student distilled.
 
-For every seed: train a large *teacher* (an MLP, or with ``--teacher cnn`` the
-course's SimpleConvNet) on the labels; train a small MLP *student* on the
+For every seed: train a large *teacher* (an MLP, or a CNN: ``--teacher cnn`` the
+reference text's CNN, ``deepcnn`` the course's DeepConvNet without its dropout,
+``simplecnn`` the course's SimpleConvNet) on the labels; train a small MLP *student* on the
 labels alone; train the *same* student (same initial weights, same minibatch
 order) on ``scratch.distillation.distillation_loss`` against the teacher's
 logits.  Print and save the test errors of the three (JSON, and a PNG plot),
@@ -11,6 +12,7 @@ distilled - alone, whatever it shows.
     python scripts/distill.py                  # scratch (NumPy), digits, 5 seeds
     python scripts/distill.py --impl torch --device auto --seeds 0 1 2
     python scripts/distill.py --teacher cnn --teacher-epochs 30
+    python scripts/distill.py --teacher deepcnn --alpha none   # the text's unweighted recipe
     python scripts/distill.py --dataset mnist --data-dir ~/data --train-size 0
 
 The networks come from ``scratch.training.make_model`` and the minibatches from
@@ -24,7 +26,8 @@ the same errors up to rounding.  The distilled student's loss is its model's
 last layer (``TeacherLoss``), as softmax-with-loss is the course's.  The
 teacher's logits on the training set are computed once after it is trained (it
 has no dropout or batch norm, so they are exactly what it would output batch by
-batch).
+batch).  ``--alpha none`` trains on the reference text's recipe ``T^2 KL + CE``
+(``DistillationLoss(T)``'s default); a number, the weighted ``alpha T^2 KL + (1 - alpha) CE``.
 """
 
 from __future__ import annotations
@@ -42,8 +45,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
-
 import scratch.data
 import scratch.optim
 from scratch._atomic import atomic_write
@@ -51,7 +52,7 @@ from scratch.distillation import DistillationLoss
 from scratch.training import Trainer, epoch_batches, make_model
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
-TEACHER_HIDDEN = {"mlp": [256, 256], "cnn": [100]}
+TEACHER_HIDDEN = {"mlp": [256, 256], "cnn": [128], "simplecnn": [100], "deepcnn": [50]}
 Data = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -77,7 +78,7 @@ class TeacherLoss:
     against ``teacher`` (the teacher's logits of the current minibatch, set before each step),
     so ``model.gradient`` and ``Trainer.step`` train on it unchanged."""
 
-    def __init__(self, temperature: float, alpha: float) -> None:
+    def __init__(self, temperature: float, alpha: float | None) -> None:
         self.layer = DistillationLoss(temperature, alpha)
         self.teacher: np.ndarray | None = None
         self.loss: np.ndarray | None = None
@@ -220,6 +221,17 @@ def plot(path: Path, rows: list[dict[str, float]], summary: dict, title: str) ->
     plt.close(fig)
 
 
+def parse_alpha(text: str) -> float | None:
+    """``--alpha``: a number, or ``none`` for the reference text's unweighted recipe."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'none', "
+                                         f"got {text!r}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -240,8 +252,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the teacher network (scratch.training.make_model); the student is "
                         "an MLP")
     p.add_argument("--teacher-hidden", type=int, nargs="+", default=None,
-                   help="teacher hidden widths (default: 256 256 for the mlp, 100 for the "
-                        "cnn, which takes one)")
+                   help="teacher hidden widths (default: 256 256 for the mlp; one width for "
+                        "the CNNs: 128 cnn, 50 deepcnn, 100 simplecnn)")
     p.add_argument("--student-hidden", type=int, nargs="+", default=[8],
                    help="hidden widths of the student MLP")
     p.add_argument("--teacher-epochs", type=int, default=100, help="teacher epochs")
@@ -252,7 +264,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32, help="minibatch size")
     p.add_argument("--temperature", type=float, default=2.0,
                    help="softmax temperature T of the soft term")
-    p.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term")
+    p.add_argument("--alpha", type=parse_alpha, default=0.9,
+                   help="weight of the soft term (alpha T^2 KL + (1 - alpha) CE), or 'none': "
+                        "the reference text's unweighted T^2 KL + CE")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float64",
                    help="parameter and data dtype")
     p.add_argument("--threads", type=int, default=1,
@@ -278,12 +292,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, value in (("--lr", args.lr), ("--temperature", args.temperature)):
         if not (math.isfinite(value) and value > 0):
             p.error(f"{flag}: expected a positive finite number, got {value}")
-    if not 0 <= args.alpha <= 1:
+    if args.alpha is not None and not 0 <= args.alpha <= 1:
         p.error(f"--alpha: expected a number in [0, 1], got {args.alpha}")
     if args.teacher_hidden is None:
         args.teacher_hidden = TEACHER_HIDDEN[args.teacher]
-    if args.teacher == "cnn" and len(args.teacher_hidden) != 1:
-        p.error(f"--teacher-hidden: the cnn teacher has one hidden layer, got "
+    if args.teacher != "mlp" and len(args.teacher_hidden) != 1:
+        p.error(f"--teacher-hidden: the {args.teacher} teacher has one hidden layer, got "
                 f"{args.teacher_hidden}")
     if args.impl == "torch":
         from torchref.device import resolve_device

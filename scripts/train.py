@@ -20,24 +20,26 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
-
 from scratch._atomic import atomic_write, write_text_atomic
 from scratch.data import DATASETS
 from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
+from scratch.runlock import RunLock, clean_stale_tmp
 from scratch.training import MODELS
-from torchref.device import DEVICE_CHOICES
+from torchref.device import DEFAULT_THREADS, DEVICE_CHOICES, threads_line
 from torchref.lockstep import (
     DTYPES,
     EPOCH_LINE_LEGEND,
     IMPLS,
     Run,
     RunConfig,
+    check_config,
     drift_report,
     summary_line,
 )
@@ -90,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--deterministic", action="store_true",
                    help="torch.use_deterministic_algorithms(True), no cuDNN autotuning")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch and NumPy's BLAS (0: their defaults); 1 gives "
-                        "a fair scratch-vs-torch timing on a busy machine (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="CPU threads for torch and NumPy's BLAS (0: the libraries' defaults); "
+                        "more only contend on a busy machine (default: %(default)s)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars or per-epoch lines (the closing summary is kept)")
     return p
@@ -107,7 +109,8 @@ def write_outputs(out: Path, cfg: RunConfig, result: dict) -> None:
     if result["history"]:
         def write_csv(tmp: Path) -> None:
             with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(result["history"][0]))
+                columns = dict.fromkeys(k for r in result["history"] for k in r)
+                w = csv.DictWriter(f, fieldnames=list(columns))
                 w.writeheader()
                 w.writerows(result["history"])
         atomic_write(out / "metrics.csv", write_csv)
@@ -169,19 +172,65 @@ def as_flag(message: str) -> str:
     return message
 
 
+def open_out(cfg: RunConfig) -> RunLock | None:
+    """Lock ``--out`` for this run (the main process's), before any training.
+
+    Raises ``ValueError`` when the folder is unusable (a file, not writable) or
+    held by another run; removes temporary files of a killed run; says when it
+    took over the lock of a dead one.
+    """
+    if not cfg.out or int(os.environ.get("RANK", "0")) != 0:
+        return None
+    lock = RunLock(Path(cfg.out).expanduser(), arg="out")
+    taken_over = lock.acquire()
+    checkpoints = lock.folder / "checkpoints"
+    try:
+        checkpoints.mkdir(exist_ok=True)
+        if not os.access(checkpoints, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        lock.release()
+        raise ValueError(f"out: cannot write checkpoints in {checkpoints} "
+                         f"({exc.strerror or exc})") from None
+    if taken_over:
+        print(f"warning: {taken_over}", file=sys.stderr, flush=True)
+    for stale in [*clean_stale_tmp(lock.folder), *clean_stale_tmp(checkpoints)]:
+        print(f"removed {stale}, left by a run that was killed mid-write", file=sys.stderr)
+    return lock
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     cfg = RunConfig(**vars(parser.parse_args(argv)))
-    try:
-        run = Run(cfg)
-    except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
-        if cfg.impl != "scratch":
-            from torchref.training import cleanup_distributed
-            cleanup_distributed(synchronize=False)
-        parser.error(as_flag(str(exc)))
+    lock = None
+    try:               # the lock on --out is held from before the first step to the last output
+        try:
+            check_config(cfg)
+            lock = open_out(cfg)
+            run = Run(cfg)
+        except (ValueError, FileNotFoundError) as exc:   # a bad setting: usage + message, exit 2
+            if cfg.impl != "scratch":
+                from torchref.training import cleanup_distributed
+                cleanup_distributed(synchronize=False)
+            parser.error(as_flag(str(exc)))
+        return train(cfg, run)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def train(cfg: RunConfig, run: Run) -> dict:
+    """Train ``run`` to its end, then write the outputs and the closing lines."""
     main_process = run.info.is_main
+    for warning in run.warnings if main_process else []:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if main_process and run.resumed_from:
         print(f"resumed from {run.resumed_from}", flush=True)
+    if main_process and cfg.progress:
+        print(threads_line(tuple(run.trainers)), flush=True)
+    if main_process and cfg.compile:
+        print("torch.compile: the first step compiles the model, which takes a while (minutes "
+              "on a busy CPU) with no other output", flush=True)
     if main_process and cfg.progress:
         print(EPOCH_LINE_LEGEND, flush=True)
     from torchref.training import cleanup_distributed
@@ -200,7 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"stopped after step {run.global_step}; continue with --resume "
                   f"(same --out {cfg.out})")
         else:
-            print(summary_line(result["history"], len(run.trainers)))
+            print(f"{summary_line(result['history'], len(run.trainers))}; "
+                  f"{threads_line(tuple(run.trainers))}")
         if result["drift"]:
             r = drift_report(result["drift"])
             print(f"lockstep drift over {r['steps']} steps: max |Δ loss| "

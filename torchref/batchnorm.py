@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import check_ndim, check_positive, check_rate, check_same_shape
+from scratch._checks import check_batch, check_ndim, check_positive, check_rate, check_same_shape
 
 
 class BatchNormalization(nn.Module):
@@ -35,9 +35,7 @@ class BatchNormalization(nn.Module):
         gamma, beta = torch.as_tensor(gamma), torch.as_tensor(beta)
         check_ndim("gamma", tuple(gamma.shape), (1,))
         check_same_shape("gamma", tuple(gamma.shape), "beta", tuple(beta.shape))
-        check_rate("momentum", momentum)
-        check_positive("eps", eps)
-        self.momentum, self.eps = momentum, eps
+        self.momentum, self.eps = check_rate("momentum", momentum), check_positive("eps", eps)
         self.unbiased_running_var = unbiased_running_var
         self.gamma = nn.Parameter(gamma.detach().clone())
         self.beta = nn.Parameter(beta.detach().clone().to(gamma))
@@ -60,6 +58,7 @@ class BatchNormalization(nn.Module):
     def forward(self, x: torch.Tensor, train_flg: bool | None = None) -> torch.Tensor:
         """``train_flg`` overrides the module's mode (``self.training``) when given."""
         training = self.training if train_flg is None else train_flg
+        check_batch("x", tuple(x.shape))
         d = self.gamma.shape[0]
         if x.dim() < 2 or x[0].numel() != d:
             raise ValueError(f"x: expected shape (N, {d}) (or (N, ...) with {d} features "

@@ -1,6 +1,6 @@
 """The components table, attention part: LayerNorm, attention, the Transformer block and model.
 
-Imported at the bottom of ``torchref.components`` (so ``COMPONENTS`` holds these
+Imported by ``torchref.components`` (``TOPICAL_MODULES``, so ``COMPONENTS`` holds these
 rows too: ``parity_tests/test_components.py`` and ``python -m torchref.report``
 cover them).  The native references:
 
@@ -37,8 +37,8 @@ import torchref.convert as tc
 import torchref.layernorm as tln
 import torchref.models_attention as tma
 import torchref.transformer as ttr
-from torchref.components import inputs, model_runners, register
 from torchref.parity import Case, Component, Sides, _dout
+from torchref.registry import inputs, model_runners, register
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 

@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratch._checks import POOL_MODES, as_pair, check_ndim, conv_output_size, pool_args
+from scratch._checks import (
+    POOL_MODES,
+    as_pair,
+    check_batch,
+    check_ndim,
+    conv_output_size,
+    pool_args,
+)
 from torchref.functions import check_input_dtype
 
 
@@ -57,6 +64,7 @@ class Convolution(nn.Module):
         if x.dim() != 4 or x.shape[1] != c:
             raise ValueError(f"x: expected shape (N, {c}, H, W) for W "
                              f"{tuple(self.weight.shape)}, got {tuple(x.shape)}")
+        check_batch("x", tuple(x.shape))
         conv_output_size(tuple(x.shape[2:]), (fh, fw), self.stride, self.pad)
         check_input_dtype(x, self.weight)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.pad)
@@ -75,6 +83,7 @@ class Pooling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_ndim("x", tuple(x.shape), (4,))
+        check_batch("x", tuple(x.shape))
         conv_output_size(tuple(x.shape[2:]), self.kernel, self.stride, self.pad)
         if self.mode == "max":
             return F.max_pool2d(x, self.kernel, self.stride, self.pad)

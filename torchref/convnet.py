@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from scratch._checks import conv_net_args
+from torchref import convert
 from torchref.batchnorm import BatchNormalization
 from torchref.conv import Convolution, Pooling
 from torchref.dropout import Dropout
@@ -118,10 +119,11 @@ class SimpleConvNet(Network):
                      device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> SimpleConvNet:
         """The torch model with ``model``'s exact weights and options (see ``torchref.convert``)."""
-        from torchref.convert import convnet_from_scratch
-        return convnet_from_scratch(model, device=device, dtype=dtype)
+        tmodel = cls(model.input_dim, model.conv_param, model.hidden_size, model.output_size,
+                     dtype=dtype or convert.scratch_dtype(model), device=device,
+                     **convert.regularisation_options(model))
+        return convert.load_convnet(tmodel, model)
 
     def to_scratch(self) -> scratch.convnet.SimpleConvNet:
         """The scratch model with this model's exact weights and options."""
-        from torchref.convert import convnet_to_scratch
-        return convnet_to_scratch(self)
+        return convert.convnet_to_scratch(self)

@@ -55,15 +55,22 @@ def make_loader(x: torch.Tensor, t: torch.Tensor, batch_size: int,
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen)
 
 
+#: torch and the torchvision release built for it, installed together (``make setup-vision``).
+TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")
+
+
 def import_torchvision():
-    """torchvision, or an ImportError that says how to get it."""
+    """torchvision, or an ImportError that says exactly how to get it."""
     try:
         import torchvision
     except ImportError as exc:
         raise ImportError(
-            "torchvision is not installed (it is optional): pip install 'torchref[vision]' "
-            "or pip install torchvision matching your torch; scratch.data.load_mnist reads "
-            "the same files without it") from exc
+            f"torchvision is not installed (it is optional; scratch.data.load_mnist reads the "
+            f"same files without it).  Each torchvision release is built for one torch "
+            f"release (torch here: {torch.__version__}), and installing torchvision alone "
+            f"replaces torch, so install the pair: make setup-vision in a checkout, or "
+            f"pip install {' '.join(TORCHVISION_PAIR)} (PyPI's build: 21 wheels, "
+            f"a 3 GB download with CUDA libraries)") from exc
     return torchvision
 
 

@@ -4,12 +4,17 @@
 ``"cpu"`` and ``"cuda"`` (or ``"cuda:1"``) are taken as asked, and asking for
 CUDA where there is none is an error that says so, never a silent fallback.
 ``set_threads(n)`` limits torch and NumPy's BLAS to the same number of threads
-(the scripts' ``--threads``).
+(the scripts' ``--threads``); ``threads_line()`` says how many each side uses.
+
+The scripts default to one thread: on a shared, busy machine (2 cores, load 5
+to 8) two threads made the torch side of ``train.py`` 17 to 52 times slower than
+one (BENCHMARKS.md, "Threads"); one thread holds under load.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 
@@ -62,3 +67,35 @@ def set_threads(n: int) -> object | None:
               "(pip install threadpoolctl)", file=sys.stderr)
         return None
     return threadpool_limits(limits=n)
+
+
+#: The scripts' default ``--threads``: one holds under load (see the module doc).
+DEFAULT_THREADS = 1
+
+
+def blas_threads() -> int | None:
+    """Threads of NumPy's BLAS, None when unknown (no threadpoolctl, no BLAS found).
+
+    NumPy's is the library loaded from NumPy's own folder when there is one (a wheel's
+    ``numpy.libs``; SciPy may load another BLAS, which scratch does not use), else the
+    most threads over the BLAS libraries loaded.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    own = [lib for lib in blas if "numpy" in Path(lib.get("filepath", "")).parent.name]
+    counts = [lib["num_threads"] for lib in own or blas]
+    return max(counts) if counts else None
+
+
+def threads_line(sides: tuple[str, ...] = ("scratch", "torch")) -> str:
+    """One line for a script's output: the threads each side computes with right now."""
+    blas = blas_threads()
+    parts = {"scratch": f"scratch (NumPy BLAS) {'unknown' if blas is None else blas}",
+             "torch": f"torch {torch.get_num_threads()} intra-op"}
+    unknown = set(sides) - set(parts)
+    if unknown:
+        raise ValueError(f"sides: expected some of {tuple(parts)}, got {sides!r}")
+    return "threads: " + ", ".join(parts[side] for side in sides)

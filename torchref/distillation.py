@@ -1,13 +1,12 @@
 """Mirror of ``scratch.distillation`` on ``F.kl_div`` / ``F.log_softmax`` / ``F.cross_entropy``.
 
-``L = alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, labels)``,
-KL and CE means over the batch; the gradient is autograd's.  The teacher's
+By default ``L = T^2 * KL(softmax(t/T) || softmax(s/T)) + CE(s, labels)``, the reference
+text's ``KLDivLoss(reduction="batchmean")(log_softmax(s/T), softmax(t/T)) * T^2
++ cross_entropy(s, labels)``; with ``alpha``: ``alpha * T^2 * KL + (1 - alpha) * CE``.
+KL and CE are means over the batch; the gradient is autograd's.  The teacher's
 logits are detached: no gradient reaches the teacher.  ``F.kl_div`` gets
 log-probabilities for both arguments (``log_target=True``), which stays finite
-where a teacher probability underflows; the common recipe's
-``KLDivLoss(reduction="batchmean")(log_softmax(s/T), softmax(t/T)) * T^2
-+ cross_entropy(s, labels)`` equals ``2 * distillation_loss(..., alpha=0.5)``.
-See ``scratch.distillation`` for the derivation.
+where a teacher probability underflows.  See ``scratch.distillation`` for the derivation.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratch._checks import check_distillation_args, check_same_shape
+from scratch.distillation import loss_weights, resolve_temperature
 from torchref.functions import as_float_tensor
-from torchref.losses import _batched, check_target_tensor
+from torchref.losses import _batched, check_distribution_rows, check_target_tensor
 
 
 def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -33,6 +33,8 @@ def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tenso
     t = t.detach().to(s.dtype)
     y = torch.as_tensor(labels, device=s.device)
     is_int = check_target_tensor(s, y, "student_logits", "labels")
+    if not is_int:
+        check_distribution_rows(y.to(s.dtype), "labels")
     t, _ = _batched(t, y, is_int)
     s, y = _batched(s, y, is_int)
     kl = F.kl_div(F.log_softmax(s / T, dim=-1), F.log_softmax(t / T, dim=-1),
@@ -43,24 +45,36 @@ def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tenso
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                       labels: torch.Tensor, temperature: float = 2.0,
-                      alpha: float = 0.5) -> torch.Tensor:
-    """``alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, labels)``."""
-    check_distillation_args(temperature, alpha)
-    T, alpha = float(temperature), float(alpha)
+                      alpha: float | None = None) -> torch.Tensor:
+    """``T^2 * KL(softmax(t/T) || softmax(s/T)) + CE(s, labels)``; with ``alpha``:
+    ``alpha * T^2 * KL + (1 - alpha) * CE``."""
+    w_soft, w_hard = loss_weights(temperature, alpha)
+    T = float(temperature)
     kl, ce = distillation_terms(student_logits, teacher_logits, labels, T)
-    return alpha * T**2 * kl + (1.0 - alpha) * ce
+    return w_soft * T**2 * kl + w_hard * ce
 
 
 class DistillationLoss(nn.Module):
-    """``forward(student_logits, teacher_logits, labels)``: the distillation loss (autograd)."""
+    """``forward(student_logits, teacher_logits, labels)``: the distillation loss (autograd).
 
-    def __init__(self, temperature: float = 2.0, alpha: float = 0.5) -> None:
+    ``DistillationLoss(T=2.0)`` is the reference text's ``T^2 KL + CE``;
+    ``DistillationLoss(T, alpha)`` the weighted form; ``temperature=`` is ``T``'s older name.
+    """
+
+    def __init__(self, T: float = 2.0, alpha: float | None = None, *,
+                 temperature: float | None = None) -> None:
         super().__init__()
-        check_distillation_args(temperature, alpha)
-        self.temperature, self.alpha = float(temperature), float(alpha)
+        T = resolve_temperature(T, temperature)
+        loss_weights(T, alpha)
+        self.temperature, self.alpha = float(T), None if alpha is None else float(alpha)
+
+    @property
+    def T(self) -> float:
+        """The temperature."""
+        return self.temperature
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, alpha={self.alpha}"
+        return f"T={self.temperature}, alpha={self.alpha}"
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,7 @@ class Dropout(nn.Module):
 
     def __init__(self, ratio: float = 0.5, inverted: bool = False) -> None:
         super().__init__()
-        check_rate("ratio", ratio)
-        self.ratio, self.inverted = ratio, inverted
+        self.ratio, self.inverted = check_rate("ratio", ratio), inverted
         self.fixed_mask: torch.Tensor | None = None
 
     def extra_repr(self) -> str:

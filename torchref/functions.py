@@ -57,6 +57,14 @@ def sigmoid_grad(x: torch.Tensor) -> torch.Tensor:
     return _autograd_derivative(torch.sigmoid, x)
 
 
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(as_float_tensor(x))
+
+
+def tanh_grad(x: torch.Tensor) -> torch.Tensor:
+    return _autograd_derivative(torch.tanh, x)
+
+
 def relu(x: torch.Tensor) -> torch.Tensor:
     return F.relu(as_float_tensor(x))
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scratch._checks import check_ndim
+from scratch._checks import check_batch, check_ndim
 from torchref.batchnorm import BatchNormalization as BatchNormalization  # re-export
 from torchref.distillation import DistillationLoss as DistillationLoss  # re-export
 from torchref.dropout import Dropout as Dropout  # re-export
-from torchref.functions import check_input_dtype
-from torchref.losses import softmax_cross_entropy
+from torchref.functions import as_float_tensor, check_input_dtype
+from torchref.losses import check_distribution_rows, check_target_tensor, softmax_cross_entropy
 
 
 class Affine(nn.Linear):
@@ -55,6 +55,7 @@ class Affine(nn.Linear):
         return self.bias.grad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("x", tuple(x.shape))
         if x.dim() < 2 or x[0].numel() != self.in_features:
             raise ValueError(f"x: expected shape (N, {self.in_features}) (or (N, ...) with "
                              f"{self.in_features} features per sample), got {tuple(x.shape)}")
@@ -71,9 +72,17 @@ class Sigmoid(nn.Sigmoid):
 
 
 class SoftmaxWithLoss(nn.Module):
-    """``forward(x, t)``: mean softmax cross-entropy (``F.cross_entropy``)."""
+    """``forward(x, t)``: mean softmax cross-entropy (``F.cross_entropy``).
+
+    Rows of t must be probability distributions, as for the scratch layer (whose
+    hand-derived backward assumes it): anything else is a ``ValueError`` naming ``t``.
+    """
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = as_float_tensor(x)
+        t = torch.as_tensor(t, device=x.device)
+        if not check_target_tensor(x, t, "x", "t"):
+            check_distribution_rows(t.to(x.dtype), "t")
         return softmax_cross_entropy(x, t)
 
 # Convolutional layers live in torchref.conv; re-exported here.

@@ -8,13 +8,17 @@ the two implementations drift apart.  ``impl="scratch"`` / ``"torch"`` run one
 side (the torch side also under ``torchrun``: see ``torchref.training``).
 
 Like ``torchref.convert``, this module imports both sides: it is where they meet.
-Checkpoints: ``scratch.training.save_checkpoint`` (atomic files + pointer);
-scratch state as ``.npz``, torch state as ``torch.save`` loaded ``weights_only``.
+Checkpoints: ``scratch.checkpoints`` (atomic files + a pointer with their SHA-256,
+verified on ``--resume``, falling back to the previous set); each set holds
+``meta.json`` (the position and records), scratch state as ``.npz``, torch state
+as ``torch.save`` loaded ``weights_only``.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scratch import checkpoints as ck
 from scratch import optim as soptim
 from scratch import training as st
 from scratch.data import load_dataset
@@ -33,6 +38,8 @@ IMPLS = ("scratch", "torch", "both")
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
 # A resumed run must agree with the checkpoint on these settings.
 RESUME_KEYS = ("model", "impl", "dataset", "batch_size", "lr", "optimizer", "seed", "dtype")
+META_KEYS = ("config", "epoch", "step_in_epoch", "global_step", "loss_sums", "train_time",
+             "history", "drift")
 
 
 @dataclass
@@ -108,7 +115,11 @@ def max_param_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
 
 
 class Run:
-    """State of one training run; ``run()`` executes it to the end (or to ``stop_after``)."""
+    """State of one training run; ``run()`` executes it to the end (or to ``stop_after``).
+
+    ``Run`` writes ``out/checkpoints`` but does not lock ``out``: its caller holds the
+    folder for the whole run (``scripts/train.py`` takes ``scratch.runlock.RunLock``).
+    """
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
@@ -142,8 +153,15 @@ class Run:
         self.drift: list[dict] = []
         self.ckpt_dir = Path(cfg.out).expanduser() / "checkpoints" if cfg.out else None
         self.resumed_from: str | None = None     # the checkpoint file set, after a resume
+        self.run_id = ck.new_run_id()             # a resumed run carries its checkpoint's on
+        self.warnings: list[str] = []             # damaged checkpoints skipped by restore()
         if cfg.resume:
             self.restore()
+        elif self.ckpt_dir is not None:           # a pointer this run will replace: usable?
+            try:
+                ck.read_pointer(self.ckpt_dir)
+            except ck.CheckpointError as exc:
+                raise ck.CheckpointError(f"out: {exc}") from exc
 
     # -------------------------------------------------------------- checkpoints
     def meta(self) -> dict:
@@ -159,44 +177,64 @@ class Run:
             self.loss_sums["torch"] = float(total) if self.info.is_main else 0.0
         if not self.info.is_main or self.ckpt_dir is None:
             return
-        writers = {}
+        meta = json.dumps(self.meta())
+        writers = {"meta.json": lambda tmp: tmp.write_text(meta)}
         if "scratch" in self.trainers:
             arrays = self.trainers["scratch"].state_arrays()
             writers["scratch.npz"] = lambda tmp: st.write_npz(tmp, arrays)
         if "torch" in self.trainers:
             state = self.trainers["torch"].state_dict()
             writers["torch.pt"] = lambda tmp: torch.save(state, tmp)
-        st.save_checkpoint(self.ckpt_dir, f"step{self.global_step:08d}", self.meta(), writers)
+        ck.save_checkpoint(self.ckpt_dir, f"step{self.global_step:08d}", writers, self.run_id)
 
-    def restore(self) -> None:
-        pointer = st.read_pointer(self.ckpt_dir)
-        if pointer is None:
-            raise ValueError(f"resume: no checkpoint in {self.ckpt_dir} (no {st.POINTER})")
-        meta, saved = pointer["meta"], pointer["meta"]["config"]
+    def read_meta(self, path: Path) -> dict:
+        """A checkpoint's ``meta.json``, checked; ``ck.Incompatible`` if it is not this run's."""
+        meta = json.loads(path.read_text())
+        missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else META_KEYS
+        if missing or not isinstance(meta["config"], dict) or \
+                any(k not in meta["config"] for k in RESUME_KEYS):
+            raise ValueError(f"missing {', '.join(missing) or 'settings'}")
+        saved = meta["config"]
         diff = {k: (saved[k], getattr(self.cfg, k)) for k in RESUME_KEYS
                 if saved[k] != getattr(self.cfg, k)}
         if diff:
-            raise ValueError(f"resume: settings differ from the checkpoint in "
-                             f"{self.ckpt_dir} (saved, asked): {diff}")
+            raise ck.Incompatible(f"resume: settings differ from the checkpoint in "
+                                  f"{self.ckpt_dir} (saved, asked): {diff}")
         if meta["epoch"] >= self.cfg.epochs:
-            raise ValueError(f"epochs: the checkpoint in {self.ckpt_dir} has already trained "
-                             f"{meta['epoch']} epoch(s) (step {meta['global_step']}), so "
-                             f"--epochs {self.cfg.epochs} leaves nothing to do; give --epochs "
-                             f"above {meta['epoch']} to train on")
-        files = pointer["files"]
+            raise ck.Incompatible(
+                f"epochs: the checkpoint in {self.ckpt_dir} has already trained "
+                f"{meta['epoch']} epoch(s) (step {meta['global_step']}), so --epochs "
+                f"{self.cfg.epochs} leaves nothing to do; give --epochs above {meta['epoch']} "
+                f"to train on")
+        return meta
+
+    def restore(self) -> None:
+        """Load the newest usable checkpoint set (``ck.load_checkpoint``: verified, fallback)."""
+        readers = {"meta.json": self.read_meta}
         if "scratch" in self.trainers:
-            self.trainers["scratch"].load_state_arrays(
-                st.load_npz(self.ckpt_dir / files["scratch.npz"]))
+            check = self.trainers["scratch"].check_state_arrays
+            readers["scratch.npz"] = lambda path: check(st.load_npz(path))
         if "torch" in self.trainers:
-            self.trainers["torch"].load(self.ckpt_dir / files["torch.pt"])
+            readers["torch.pt"] = self.trainers["torch"].read
+        try:
+            loaded = ck.load_checkpoint(self.ckpt_dir, readers)
+        except ck.Incompatible:
+            raise
+        except ck.CheckpointError as exc:
+            raise ck.CheckpointError(f"resume: {exc}") from exc
+        meta = loaded.values["meta.json"]
+        if "scratch" in self.trainers:
+            self.trainers["scratch"].load_state_arrays(loaded.values["scratch.npz"])
+        if "torch" in self.trainers:
+            self.trainers["torch"].load_state_dict(loaded.values["torch.pt"])
+        self.run_id, self.warnings = loaded.run, loaded.warnings
         for key in ("epoch", "step_in_epoch", "global_step", "history", "drift"):
             setattr(self, key, meta[key])
         self.loss_sums = dict(meta["loss_sums"])
         if not self.info.is_main:
             self.loss_sums = dict.fromkeys(self.loss_sums, 0.0)
         self.train_time = dict(meta["train_time"])
-        tag = next(iter(files.values())).split(".")[0]
-        self.resumed_from = (f"{self.ckpt_dir / tag}.* at epoch {self.epoch + 1}, "
+        self.resumed_from = (f"{self.ckpt_dir / loaded.stem}.* at epoch {self.epoch + 1}, "
                              f"{self.step_in_epoch} step(s) into it (global step "
                              f"{self.global_step})")
 
@@ -246,7 +284,9 @@ class Run:
     def run(self) -> dict:
         """Train to ``epochs``; returns ``{"history", "drift", "stopped"}``."""
         cfg = self.cfg
-        bar_cls = tt.progress_bar() if cfg.progress and self.info.is_main else None
+        # bars only on a terminal: in a log, the per-epoch lines say it without frames
+        bar_cls = tt.progress_bar() if cfg.progress and self.info.is_main and \
+            sys.stderr.isatty() else None
         while self.epoch < cfg.epochs:
             batches = st.epoch_batches(len(self.x), cfg.batch_size, cfg.seed, self.epoch)
             bar = bar_cls(total=len(batches), initial=self.step_in_epoch,

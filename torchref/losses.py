@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from scratch._checks import check_same_shape, check_targets
+from scratch._checks import check_batch, check_distribution, check_same_shape, check_targets
 from torchref.functions import as_float_tensor
 
 
@@ -21,6 +21,15 @@ def check_target_tensor(y: torch.Tensor, t: torch.Tensor, y_name: str = "y",
     t_min = int(t.min()) if is_int and t.numel() else None
     t_max = int(t.max()) if is_int and t.numel() else None
     return check_targets(tuple(y.shape), tuple(t.shape), is_int, t_min, t_max, y_name, t_name)
+
+
+def check_distribution_rows(rows: torch.Tensor, t_name: str = "t") -> None:
+    """Rows (C,) / (N, C) must be probability distributions (as ``scratch.losses``)."""
+    if rows.numel() == 0:
+        return
+    sums = rows.detach().sum(dim=-1)
+    check_distribution(t_name, rows.shape[-1], (float(sums.min()), float(sums.max())),
+                       float(rows.detach().min()), float(torch.finfo(rows.dtype).eps))
 
 
 def _batched(y: torch.Tensor, t: torch.Tensor, is_int: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,6 +43,8 @@ def mean_squared_error(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     y = as_float_tensor(y)
     t = torch.as_tensor(t, dtype=y.dtype, device=y.device)
     check_same_shape("y", tuple(y.shape), "t", tuple(t.shape))
+    if y.dim() == 2:
+        check_batch("y", tuple(y.shape))
     n = y.shape[0] if y.dim() == 2 else 1
     return 0.5 * F.mse_loss(y, t, reduction="sum") / n
 
@@ -55,15 +66,3 @@ def softmax_cross_entropy(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor
     is_int = check_target_tensor(a, t, "logits", "t")
     a, t = _batched(a, t, is_int)
     return F.cross_entropy(a, t.long() if is_int else t.to(a.dtype))
-
-
-def __getattr__(name: str) -> object:
-    """``torchref.losses.distillation_loss`` lives in ``torchref.distillation``.
-
-    Resolved lazily (PEP 562): ``torchref.distillation`` imports this module, so
-    a top-level import here would be circular.
-    """
-    if name in ("distillation_loss", "distillation_terms"):
-        from torchref import distillation
-        return getattr(distillation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

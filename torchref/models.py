@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from scratch._checks import mlp_args
+from torchref import convert
 from torchref.batchnorm import BatchNormalization
+from torchref.convnet import SimpleConvNet as SimpleConvNet  # re-export (its own module)
 from torchref.dropout import Dropout
 from torchref.functions import identity_function, sigmoid
 from torchref.init import init_weight_
@@ -123,17 +125,20 @@ class MLP(Network):
     def from_scratch(cls, model: scratch.models.MLP, device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> MLP:
         """The torch model with ``model``'s exact weights (see ``torchref.convert``)."""
-        from torchref.convert import mlp_from_scratch
-        return mlp_from_scratch(model, device=device, dtype=dtype)
+        tmodel = cls(model.sizes, dtype=dtype or convert.scratch_dtype(model), device=device,
+                     **convert.mlp_options(model))
+        return convert.load_mlp(tmodel, model)
 
     def to_scratch(self) -> scratch.models.MLP:
         """The scratch model with this model's exact weights."""
-        from torchref.convert import mlp_to_scratch
-        return mlp_to_scratch(self)
+        return convert.mlp_to_scratch(self)
 
 
-# The convolutional network lives in torchref.convnet; re-exported here.
-from torchref.convnet import SimpleConvNet  # noqa: E402, F401 (re-export)
+# The convolutional networks live in torchref.convnet and torchref.convnets; re-exported here.
+from torchref.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)
 
 # The Transformer classifier lives in torchref.models_attention; re-exported for model_from_scratch.
 from torchref.models_attention import TransformerClassifier  # noqa: E402, F401 (re-export)
+
+# The recurrent sequence classifier lives in torchref.models_seq; re-exported here.
+from torchref.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

@@ -14,31 +14,15 @@ import torch
 from torch import nn
 
 from scratch._checks_attention import check_positive_int
+from torchref import convert
 from torchref.attention import positional_encoding
 from torchref.functions import check_input_dtype
 from torchref.gradient import params_numerical_gradient
 from torchref.layers import SoftmaxWithLoss
-from torchref.transformer import BLOCK_PARAMS, TransformerBlock
+from torchref.transformer import TransformerBlock, transformer_block_params
 
 if TYPE_CHECKING:
     import scratch.models_attention
-
-
-def init_block_params(embed_dim: int, forward_expansion: int, generator: torch.Generator | None,
-                      dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Weights N(0, 1/fan_in), biases and betas 0, gammas 1 (as ``scratch.transformer``)."""
-    e, f = embed_dim, forward_expansion * embed_dim
-
-    def weight(fan_in: int, fan_out: int) -> torch.Tensor:
-        return torch.randn(fan_in, fan_out, generator=generator, dtype=dtype) / fan_in ** 0.5
-    shapes = {"W1": (e, f), "W2": (f, e), "b1": (f,)}
-    out = {}
-    for name in BLOCK_PARAMS:
-        shape = shapes.get(name, (e, e) if name.startswith("W") else (e,))
-        out[name] = (weight(*shape) if name.startswith("W") else
-                     torch.ones(shape, dtype=dtype) if name.startswith("gamma") else
-                     torch.zeros(shape, dtype=dtype))
-    return out
 
 
 class TransformerClassifier(nn.Module):
@@ -56,10 +40,9 @@ class TransformerClassifier(nn.Module):
         self.seq_len, self.input_dim, self.embed_dim = seq_len, input_dim, embed_dim
         self.num_heads, self.forward_expansion = num_heads, forward_expansion
         self.n_classes, self.dropout = n_classes, dropout
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.embed = nn.Linear(input_dim, embed_dim, dtype=dtype)
-        self.block = TransformerBlock(init_block_params(embed_dim, forward_expansion, gen,
-                                                        dtype), num_heads, dropout)
+        self.block = TransformerBlock(transformer_block_params(embed_dim, forward_expansion,
+                                                               seed, dtype), num_heads, dropout)
         self.head = nn.Linear(embed_dim, n_classes, dtype=dtype)
         self.register_buffer("pe", positional_encoding(seq_len, embed_dim, dtype))
         self.last_layer = SoftmaxWithLoss()
@@ -127,11 +110,13 @@ class TransformerClassifier(nn.Module):
     def from_scratch(cls, model: scratch.models_attention.TransformerClassifier,
                      device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> TransformerClassifier:
-        """The torch model with ``model``'s exact weights (see ``torchref.convert``)."""
-        from torchref.convert import transformer_classifier_from_scratch
-        return transformer_classifier_from_scratch(model, device=device, dtype=dtype)
+        """The torch model with ``model``'s options and exact weights (dtype kept unless
+        given; dropout masks are drawn per pass and not copied)."""
+        if dtype is None:
+            dtype = torch.from_numpy(model.params["W_in"][:0]).dtype
+        tmodel = cls(**model.options(), dtype=dtype, device=device)
+        return convert.load_transformer_classifier(tmodel, model)
 
     def to_scratch(self) -> scratch.models_attention.TransformerClassifier:
         """The scratch model with this model's exact weights."""
-        from torchref.convert import transformer_classifier_to_scratch
-        return transformer_classifier_to_scratch(self)
+        return convert.transformer_classifier_to_scratch(self)

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from scratch._checks import check_positive, check_rate
+from scratch._checks import check_param_keys, check_positive, check_rate
 
 
 class CourseAdam(torch.optim.Adam):
@@ -79,16 +79,37 @@ class SGD:
         return self.optimizer_class(params, **self.optimizer_kwargs())
 
     def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
+        """One step; everything is validated first, so a bad gradient changes nothing.
+
+        The keys are fixed by the first update (another set is a ``ValueError`` naming the
+        keys, as in ``scratch.optim``); the state follows the key, also when ``params``
+        hands a new tensor for it (a reloaded model).
+        """
+        self.keys = list(check_param_keys(tuple(self.keys) if self.optimizer else None,
+                                          tuple(params)))
         missing = sorted(set(params) - set(grads))
         if missing:
             raise ValueError(f"grads: missing entries for parameters {missing}")
         for key, p in params.items():
-            if grads[key].shape != p.shape:
+            if not isinstance(p, torch.Tensor) or not p.is_floating_point():
+                raise ValueError(f"params[{key!r}]: expected a floating-point tensor (updated "
+                                 f"in place), got {type(p).__name__} {getattr(p, 'dtype', '')}")
+            g = grads[key]
+            if not isinstance(g, torch.Tensor) or g.is_complex() or g.dtype == torch.bool:
+                raise ValueError(f"grads[{key!r}]: expected a real tensor, got "
+                                 f"{type(g).__name__} {getattr(g, 'dtype', '')}")
+            if g.shape != p.shape:
                 raise ValueError(f"grads[{key!r}]: expected shape {tuple(p.shape)}, "
-                                 f"got {tuple(grads[key].shape)}")
-        if self.optimizer is None or self.keys != list(params):
-            self.keys = list(params)
-            self.optimizer = self.torch_optimizer(list(params.values()))
+                                 f"got {tuple(g.shape)}")
+        if self.optimizer is None:
+            self.optimizer = self.torch_optimizer([params[k] for k in self.keys])
+        group = self.optimizer.param_groups[0]["params"]
+        for i, key in enumerate(self.keys):
+            if group[i] is not params[key]:          # a new tensor for the key: move its state
+                state = self.optimizer.state.pop(group[i], None)
+                group[i] = params[key]
+                if state is not None:
+                    self.optimizer.state[params[key]] = state
         for key, p in params.items():
             p.grad = grads[key].detach().to(p.dtype)
         with torch.no_grad():
@@ -169,3 +190,25 @@ OPTIMIZERS: dict[str, type] = {
     "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
     "rmsprop": RMSprop, "adam": Adam,
 }
+
+
+def clip_grads(grads: dict[str, torch.Tensor], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` on a dict of gradient tensors (in place); returns
+    the norm before clipping.  See ``scratch.optim.clip_grads``."""
+    check_positive("max_norm", max_norm)
+    holders = []
+    for g in grads.values():
+        p = torch.empty_like(g)
+        p.grad = g                          # the same tensor: clip_grad_norm_ scales it in place
+        holders.append(p)
+    if not holders:
+        return torch.tensor(0.0, dtype=torch.float64)
+    return torch.nn.utils.clip_grad_norm_(holders, max_norm)
+
+# Learning-rate schedules (torch's own) are in torchref.lr_scheduler; re-exported here.
+from torchref.lr_scheduler import (  # noqa: E402, F401 (re-export)
+    SCHEDULERS,
+    CosineAnnealingLR,
+    ReduceLROnPlateau,
+    StepLR,
+)

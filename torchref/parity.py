@@ -12,7 +12,7 @@ shrinks to the smallest failing input.  The parity tests and
 ``python -m torchref.report`` both call ``run_parity``: a red report is a red
 test.  A user's own parity test is one call::
 
-    def test_leaky_relu(parity):                    # the fixture of parity_tests/conftest.py
+    def test_leaky_relu(parity):                    # the fixture of the torchref pytest plugin
         parity(scratch.leaky_relu.LeakyRelu, torchref.leaky_relu.LeakyRelu,
                S.leaky_relu_case, native=lambda slope, x: F.leaky_relu(x, slope))
 
@@ -21,7 +21,8 @@ What is compared, for one drawn ``Case(args, init, kwargs)``:
 * forward: ``scratch(*args, **kwargs)`` (a layer: ``Layer(*init).forward(*args)``)
   against the torch side and the native reference, run on tensors on the device;
 * backward: with the same upstream gradient ``dout`` (standard normal, from a
-  drawn seed) on both sides, the scratch backward (a layer's ``backward(dout)``
+  drawn seed; with ``Case.dout_edges`` about a third of its entries are +inf, -inf
+  or NaN) on both sides, the scratch backward (a layer's ``backward(dout)``
   and its ``d<param>`` attributes, or a function's hand-derived
   vector-Jacobian product ``backward(dout, *args)``) against autograd's;
 * the conventions: the scratch side leaves its inputs and ``dout`` unchanged.
@@ -36,11 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from torchref.device import available_devices
-from torchref.tolerance import assert_close, tolerance
+from torchref.tolerance import assert_close, divergence_notes, first_difference, tolerance
 
 DIRECTIONS = ("forward", "backward")
 Sides = tuple[dict[str, Any], dict[str, Any]]   # (forward outputs, gradients), keyed by name
@@ -48,11 +49,13 @@ Sides = tuple[dict[str, Any], dict[str, Any]]   # (forward outputs, gradients), 
 
 @dataclass(frozen=True)
 class Case:
-    """One input: forward ``args``, a layer's constructor ``init`` args, shared ``kwargs``."""
+    """One input: forward ``args``, a layer's constructor ``init`` args, shared ``kwargs``;
+    ``dout_edges``: the upstream gradient holds non-finite values (see ``_dout``)."""
 
     args: tuple
     init: tuple = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    dout_edges: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Component:
     ``init`` args (compared as ``d<name>``).  ``skip``: direction -> reason.
     ``run_scratch(case, dout_seed)`` / ``run_torch(case, device, dout_seed)``
     replace the generic runners for a model (both return ``Sides``).
+    ``examples``: cases always checked first (hypothesis's ``@example``: pinned edges).
     """
 
     name: str
@@ -80,6 +84,7 @@ class Component:
     run_scratch: Callable[[Case, int], Sides] | None = None
     run_torch: Callable[[Case, torch.device, int], Sides] | None = None
     group: str = ""
+    examples: tuple[Case, ...] = ()
 
     def strategy(self, dtype: Any) -> st.SearchStrategy:
         """The cases to draw for ``dtype`` (a plain strategy is used for every dtype)."""
@@ -138,13 +143,17 @@ class ParityStats:
         return all(s.passed for s in self.directions.values())
 
     def record(self, comparisons: Sequence[Comparison]) -> None:
+        """Add one example's comparisons; a direction's ``failure`` is the first failing
+        comparison of the latest failing example (hypothesis replays the shrunk one last)."""
         self.examples += 1
+        failed: set[str] = set()
         for c in comparisons:
             s = self.directions[c.direction]
             s.compared += 1
             s.max_abs, s.max_rel = max(s.max_abs, c.max_abs), max(s.max_rel, c.max_rel)
             s.max_ratio = max(s.max_ratio, c.ratio)
-            if not c.passed and s.passed:
+            if not c.passed and c.direction not in failed:
+                failed.add(c.direction)
                 s.passed, s.failure = False, c.message
 
 
@@ -160,9 +169,20 @@ def _is_layer(obj: Any) -> bool:
     return inspect.isclass(obj)
 
 
-def _dout(out: np.ndarray, seed: int) -> np.ndarray:
+EDGE_VALUES = (np.inf, -np.inf, np.nan)
+
+
+def _dout(out: np.ndarray, seed: int, edges: bool = False) -> np.ndarray:
+    """The upstream gradient: standard normal from ``seed``; with ``edges``, each entry is
+    replaced with probability 1/3 by +inf, -inf or NaN (chosen from the same seed)."""
     out = np.asarray(out)
-    return np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+    rng = np.random.default_rng(seed)
+    dout = rng.standard_normal(out.shape).astype(out.dtype)
+    if edges:
+        pick = rng.integers(0, 3 * len(EDGE_VALUES), out.shape)
+        for i, v in enumerate(EDGE_VALUES):
+            dout[pick == i] = v
+    return dout
 
 
 def _tensor(value: Any, device: torch.device, grad: bool = False) -> Any:
@@ -184,7 +204,7 @@ def _run_scratch(c: Component, case: Case, dout_seed: int, want_grads: bool) -> 
     _unchanged("forward", case.args, args, names)
     if not want_grads:
         return {"out": out}, {}
-    dout = _dout(out, dout_seed)
+    dout = _dout(out, dout_seed, case.dout_edges)
     dout_before = dout.copy()
     if _is_layer(c.scratch):
         grads = [layer.backward(dout)]
@@ -192,7 +212,7 @@ def _run_scratch(c: Component, case: Case, dout_seed: int, want_grads: bool) -> 
     else:
         g = c.backward(dout, *args, **case.kwargs)
         grads, extra = (list(g) if isinstance(g, tuple | list) else [g]), {}
-    if not np.array_equal(dout, dout_before):
+    if not np.array_equal(dout, dout_before, equal_nan=True):
         raise AssertionError("backward modified its argument dout in place")
     return {"out": out}, {**{f"d{names[i]}": g for i, g in zip(c.grad_args, grads, strict=True)},
                           **extra}
@@ -220,7 +240,8 @@ def _run_torch(c: Component, fn: Any, case: Case, device: torch.device, dout_see
             out = fn(*args, **case.kwargs)
         if not want_grads:
             return {"out": out}, {}
-        dout = torch.from_numpy(_dout(out.detach().cpu().numpy(), dout_seed)).to(device)
+        dout = torch.from_numpy(_dout(out.detach().cpu().numpy(), dout_seed,
+                                      case.dout_edges)).to(device)
         out.backward(dout)
     grads = {f"d{names[i]}": args[i].grad for i in c.grad_args}
     for i, p in enumerate(c.params):
@@ -247,9 +268,11 @@ def _compare(direction: str, quantity: str, reference: str, actual: Any, expecte
     tol = tolerance(e.dtype)
     if a.shape == e.shape:
         a64, e64 = a.double(), e.double()
-        diff = torch.where(a64 == e64, torch.zeros_like(a64), (a64 - e64).abs())
+        same = (a64 == e64) | (a64.isnan() & e64.isnan())     # NaN positions compare equal
+        diff = torch.where(same, torch.zeros_like(a64), (a64 - e64).abs())
         rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e64.abs())
-        ratio = diff / (tol.atol + tol.rtol * e64.abs())
+        ratio = torch.where(same, torch.zeros_like(diff),
+                            diff / (tol.atol + tol.rtol * e64.abs()))
         stats = [float(v.max()) if v.numel() else 0.0 for v in (diff, rel, ratio)]
         stats = [np.inf if np.isnan(v) else v for v in stats]
     else:
@@ -257,8 +280,11 @@ def _compare(direction: str, quantity: str, reference: str, actual: Any, expecte
     try:
         assert_close(a, e, msg=label)
     except AssertionError as exc:
-        return Comparison(direction, quantity, reference, *stats, False, str(exc))
+        first = first_difference(a, e)
+        msg = f"{label}: {first}\n{exc}" if first else str(exc)
+        return Comparison(direction, quantity, reference, *stats, False, msg)
     return Comparison(direction, quantity, reference, *stats, True)
+
 
 
 def check_case(c: Component, case: Case, device: torch.device | str,
@@ -275,8 +301,10 @@ def check_case(c: Component, case: Case, device: torch.device | str,
                 for d in active]
 
     try:
-        ours = (c.run_scratch(case, dout_seed) if c.run_scratch
-                else _run_scratch(c, case, dout_seed, want_grads))
+        # NumPy warns on inf - inf, 0 * inf, ...: the comparison, not a warning, judges them
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            ours = (c.run_scratch(case, dout_seed) if c.run_scratch
+                    else _run_scratch(c, case, dout_seed, want_grads))
     except Exception as exc:        # a raising side is a failed comparison, not a crash
         return failed("scratch", exc)
     sides: list[tuple[str, Any, bool]] = [("torchref", c.torch, False)]
@@ -293,6 +321,10 @@ def check_case(c: Component, case: Case, device: torch.device | str,
         for d, mine, their in zip(DIRECTIONS, ours, theirs, strict=True):
             if d in active:
                 out += [_compare(d, k, reference, their.get(k), v, where) for k, v in mine.items()]
+    if native_failed := [x for x in out if x.reference == "native" and not x.passed]:
+        notes = "\n".join(divergence_notes(c.name, c.native))
+        for x in native_failed if notes else ():
+            x.message += "\n" + notes
     return out
 
 
@@ -303,6 +335,15 @@ def report_settings(max_examples: int) -> settings:
     return settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
                     print_blob=False, suppress_health_check=list(HealthCheck),
                     phases=[p for p in Phase if p != Phase.explain])
+
+
+def _as_dtype(case: Case, dtype: Any) -> Case:
+    """``case`` with its floating arrays cast to ``dtype`` (None: as they are)."""
+    def cast(v: Any) -> Any:
+        is_float = isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        return v.astype(dtype) if is_float and dtype is not None else v
+    return Case(tuple(map(cast, case.args)), tuple(map(cast, case.init)),
+                {k: cast(v) for k, v in case.kwargs.items()}, case.dout_edges)
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -319,27 +360,39 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
     ``stats.failure`` names (or which is raised, with ``raise_on_failure``).
     Uses the active hypothesis profile unless ``hypothesis_settings`` is given.
     """
+    __tracebackhide__ = True
     device = torch.device(device)
     stats = ParityStats(c.name, device.type, _dtype_name(dtype))
     for d, reason in c.skip.items():
         stats.directions[d].skipped = reason
 
+    failing: list[str] = []     # the last failing input: hypothesis replays the shrunk one last
+
     @given(case=c.strategy(dtype), dout_seed=st.integers(0, 2**32 - 1))
     def parity_check(case: Case, dout_seed: int) -> None:
+        __tracebackhide__ = True        # pytest shows the message, not the harness's frames
         comparisons = check_case(c, case, device, dout_seed)
         stats.record(comparisons)
         bad = [x for x in comparisons if not x.passed]
         if bad:
+            failing[:] = [f"{case!r}, dout_seed={dout_seed}"]
             raise AssertionError("\n".join(dict.fromkeys(x.message for x in bad)))
+
+    for edge in c.examples:     # pinned edges, in the dtype under test
+        parity_check = example(case=_as_dtype(edge, dtype), dout_seed=0)(parity_check)
 
     # the active profile (the suite's ci/dev/thorough), never a deadline: the first
     # example pays for torch's and hypothesis's warm-up
-    parity_check = (hypothesis_settings or settings(settings.default, deadline=None))(parity_check)
+    # (and no explain phase: the lines it would list are the harness's own)
+    parity_check = (hypothesis_settings or settings(
+        settings.default, deadline=None,
+        phases=[p for p in settings.default.phases if p != Phase.explain]))(parity_check)
     try:
         parity_check()
     except Exception as exc:
         notes = "\n".join(getattr(exc, "__notes__", []))
-        stats.failure = f"{type(exc).__name__}: {exc}\n{notes}".strip()
+        shrunk = f"shrunk failing input: {failing[0]}\n" if failing else ""
+        stats.failure = f"{shrunk}{type(exc).__name__}: {exc}\n{notes}".strip()
         for s in stats.directions.values():
             if s.passed and not s.skipped and not s.compared:
                 s.passed, s.failure = False, stats.failure
@@ -362,6 +415,7 @@ def assert_parity(scratch_fn_or_layer: Any, torch_fn_or_module: Any,
     dtype (the strategy maker is called with each; a plain strategy runs once).
     A failure raises hypothesis's shrunk counterexample with the policy's message.
     """
+    __tracebackhide__ = True
     if component is None:
         component = Component(
             name or getattr(scratch_fn_or_layer, "__name__", "component"), scratch_fn_or_layer,

@@ -8,15 +8,19 @@ dtype, examples tried, largest absolute and relative error, the tolerance,
 and the verdict.  It also writes ``parity_report.json`` and a heat map
 ``parity_heatmap.png`` of error / tolerance (1 = at the tolerance) to --out.
 
-Exit status 0 when nothing failed, 1 otherwise.  ``main(argv)`` is the entry
-point for scripts (``scripts/demo.py``); run from the repository root (the
-input makers live in ``torchref/testing/strategies.py``).
+``--module mypkg.components`` (repeatable) first imports a user's module that
+registers its own components (``torchref.testing.register``); they are reported
+beside the built-ins, or instead of them with ``--only``.  A failing row prints
+the shrunk failing input and the first differing element (index, both values,
+the allowed error).  Exit status 0 when nothing failed, 1 otherwise.
+``main(argv)`` is the entry point for scripts (``scripts/demo.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -76,13 +80,29 @@ def run_report(components: Sequence[Component], devices: Sequence[torch.device],
                     stats = run_parity(c, device, dtype, report_settings(examples))
                     tol = tolerance(dtype)
                     for direction, s in stats.directions.items():
-                        note = s.skipped or ("\n".join(s.failure.splitlines()[:8])
+                        note = s.skipped or (failure_summary(stats.failure, s.failure)
                                              if not s.passed else "")
                         rows.append(Row(c.name, c.group, direction, stats.device, stats.dtype,
                                         stats.examples, s.max_abs, s.max_rel, s.max_ratio,
                                         f"{tol.mode} rtol={tol.rtol:g} atol={tol.atol:g}",
                                         s.verdict, note))
     return rows
+
+
+def failure_summary(shrunk: str, failure: str) -> str:
+    """The lines of a failure a reader needs: the shrunk input, then for each failing quantity
+    its label, the first differing element and any known-divergence note (hypothesis's own
+    notes and torch's long message left out)."""
+    keep = [line for line in shrunk.splitlines() if line.startswith("shrunk failing input")]
+    lines = failure.splitlines()
+    pinned = {line.split(" vs scratch: ")[0] for line in lines if ": first differing" in line}
+    for line in lines:
+        label = line.split(" vs scratch: ")[0] if " vs scratch: " in line else None
+        if ((label and (": first differing" in line or label not in pinned))
+                or line.startswith("note: ") or " side raised " in line
+                or "modified its argument" in line):
+            keep.append(line)
+    return "\n".join(dict.fromkeys(keep)) or "\n".join(lines[:8])
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -159,6 +179,17 @@ def write_heatmap(rows: Sequence[Row], path: Path) -> bool:
     return True
 
 
+def import_modules(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """Import each user module (it registers its components); a clear error when one fails."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:    # any error while importing the user's module
+            parser.error(f"--module {name}: could not import it ({type(exc).__name__}: {exc}); "
+                         f"it must be importable from here (installed, or run from the folder "
+                         f"that holds it)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 = every check passed)."""
     from torchref.components import COMPONENTS
@@ -172,14 +203,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=25,
                         help="hypothesis examples per component, device and dtype "
                              "(default: %(default)s)")
+    parser.add_argument("--module", action="append", default=[], metavar="MODULE",
+                        help="import this module first (repeatable): it registers its own "
+                             "components with torchref.testing.register, e.g. mypkg.components")
     parser.add_argument("--only", nargs="+", action="extend", metavar="NAME",
                         help=f"only these components (default: all), some of "
-                             f"{', '.join(COMPONENTS)}")
+                             f"{', '.join(COMPONENTS)} or of the --module components")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar (it is shown only on a terminal anyway)")
     args = parser.parse_args(argv)
     if args.examples < 1:
         parser.error(f"--examples: expected a positive integer, got {args.examples}")
+    import_modules(parser, args.module)
     unknown = sorted(set(args.only or ()) - set(COMPONENTS))
     if unknown:
         parser.error(f"--only: unknown components {unknown}; expected names from "

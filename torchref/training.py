@@ -229,11 +229,48 @@ class TorchTrainer:
         if "cuda_rng" in state and self.info.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.info.device)
 
+    def check_state(self, state: object) -> dict:
+        """``state`` if ``load_state_dict`` can restore it whole, else ``ValueError`` naming what.
+
+        The model's keys and shapes, the optimizer's parameter groups and the CPU RNG state.
+        """
+        if not isinstance(state, dict):
+            raise ValueError(f"checkpoint: expected a dict, got {type(state).__name__}")
+        missing = [k for k in ("model", "optimizer", "cpu_rng") if k not in state]
+        if missing:
+            raise ValueError(f"checkpoint: missing {', '.join(missing)}")
+        mine = self.model.state_dict()
+        if not isinstance(state["model"], dict) or set(state["model"]) != set(mine):
+            got = sorted(state["model"]) if isinstance(state["model"], dict) else state["model"]
+            raise ValueError(f"checkpoint model: expected keys {sorted(mine)}, got {got}")
+        for k, v in mine.items():
+            saved = state["model"][k]
+            if not isinstance(saved, torch.Tensor) or saved.shape != v.shape:
+                raise ValueError(f"checkpoint model.{k}: expected a tensor of shape "
+                                 f"{tuple(v.shape)}, got {getattr(saved, 'shape', saved)!r}")
+        opt, groups = state["optimizer"], self.optimizer.state_dict()["param_groups"]
+        if not isinstance(opt, dict) or "state" not in opt or \
+                [len(g["params"]) for g in opt.get("param_groups", [])] != \
+                [len(g["params"]) for g in groups]:
+            raise ValueError("checkpoint optimizer: expected the state and parameter groups of "
+                             f"{type(self.optimizer).__name__} over this model")
+        if not isinstance(state["cpu_rng"], torch.Tensor) or state["cpu_rng"].dtype != torch.uint8:
+            raise ValueError("checkpoint cpu_rng: expected a uint8 tensor")
+        return state
+
+    def read(self, path: str | Path) -> dict:
+        """A state saved by ``save``, checked (``check_state``) but not applied.
+
+        Loaded with ``weights_only=True`` (no arbitrary objects).
+        """
+        return self.check_state(torch.load(path, map_location=self.info.device,
+                                           weights_only=True))
+
     def save(self, path: str | Path) -> None:
         """``torch.save`` of ``state_dict()`` written atomically (tensors only: no pickle)."""
         state = self.state_dict()
         atomic_write(path, lambda tmp: torch.save(state, tmp))
 
     def load(self, path: str | Path) -> None:
-        """Restore from ``save``; loaded with ``weights_only=True`` (no arbitrary objects)."""
-        self.load_state_dict(torch.load(path, map_location=self.info.device, weights_only=True))
+        """Restore from ``save`` (``read``, then ``load_state_dict``)."""
+        self.load_state_dict(self.read(path))

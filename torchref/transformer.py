@@ -21,12 +21,37 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scratch._checks_attention import check_block_params, check_dropout_ratio
+from scratch._checks_attention import (
+    check_block_params,
+    check_dropout_ratio,
+    check_positive_int,
+)
 from torchref.attention import MHA_PARAMS, MultiHeadAttention
 from torchref.dropout import Dropout
 from torchref.layernorm import LayerNormalization
 
 BLOCK_PARAMS = (*MHA_PARAMS, "gamma1", "beta1", "W1", "b1", "W2", "b2", "gamma2", "beta2")
+
+
+def transformer_block_params(embed_dim: int, forward_expansion: int = 4,
+                             seed: int | None = None, dtype: torch.dtype = torch.float64
+                             ) -> dict[str, torch.Tensor]:
+    """Initial parameters of a block (as ``scratch.transformer``): weights N(0, 1/fan_in)
+    from a ``torch.Generator`` seeded with ``seed``, biases and betas 0, gammas 1."""
+    e = check_positive_int("embed_dim", embed_dim)
+    f = check_positive_int("forward_expansion", forward_expansion) * e
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def weight(fan_in: int, fan_out: int) -> torch.Tensor:
+        return torch.randn(fan_in, fan_out, generator=gen, dtype=dtype) / fan_in ** 0.5
+    shapes = {"W1": (e, f), "W2": (f, e), "b1": (f,)}
+    out = {}
+    for name in BLOCK_PARAMS:
+        shape = shapes.get(name, (e, e) if name.startswith("W") else (e,))
+        out[name] = (weight(*shape) if name.startswith("W") else
+                     torch.ones(shape, dtype=dtype) if name.startswith("gamma") else
+                     torch.zeros(shape, dtype=dtype))
+    return out
 
 
 def _linear(W: torch.Tensor, b: torch.Tensor) -> nn.Linear:

@@ -1,5 +1,6 @@
 """Hypothesis strategies for layer normalization, attention and the Transformer
-(re-exported by ``torchref.testing.strategies``; import them from there).
+(re-exported by ``torchref.testing.strategies``; import them from there; this module
+imports nothing from it).
 
 Conditioning, by construction (see ``torchref.tolerance``): attention weights move by
 about ``P (1 - P) * delta`` when a score moves by delta, and a score of magnitude L
@@ -28,7 +29,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from torchref.testing.strategies import _case, arrays
+from torchref.testing._strategies_arrays import arrays
+from torchref.testing._strategies_arrays import case as _case
 
 MHA_NAMES = ("Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
 BLOCK_PARAMS = (*MHA_NAMES, "gamma1", "beta1", "W1", "b1", "W2", "b2", "gamma2", "beta2")

@@ -1,0 +1,157 @@
+"""The recurrent rows of the components table (imported at the end of ``torchref.components``).
+
+TimeRNN/TimeLSTM/TimeGRU against their ``torchref.rnn`` mirrors and against the
+plain ``nn.RNN``/``nn.LSTM``/``nn.GRU`` run with the drawn weights
+(``torch.func.functional_call``, so autograd gives the native gradients of
+Wx, Wh and b too); Embedding, TimeAffine, TimeSoftmaxWithLoss, clip_grads and
+the sequence classifier in its three cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+import scratch.embedding as semb
+import scratch.functions as sf
+import scratch.models_seq as sms
+import scratch.optim as so
+import scratch.rnn as srnn
+import scratch.time_layers as stl
+import torchref.embedding as temb
+import torchref.functions as tf
+import torchref.models_seq as tms
+import torchref.optim as to
+import torchref.rnn as trnn
+import torchref.time_layers as ttl
+from torchref.parity import Case, Component, Sides, _dout
+from torchref.registry import NO_SECOND_ORDER, inputs, model_runners, register
+
+KINDS = {"RNN": (srnn.TimeRNN, trnn.TimeRNN, torch.nn.RNN),
+         "LSTM": (srnn.TimeLSTM, trnn.TimeLSTM, torch.nn.LSTM),
+         "GRU": (srnn.TimeGRU, trnn.TimeGRU, torch.nn.GRU)}
+PARAMS = {"RNN": ("Wx", "Wh", "b"), "LSTM": ("Wx", "Wh", "b"), "GRU": ("Wx", "Wh", "bx", "bh")}
+STATES = {"RNN": ("h0",), "LSTM": ("h0", "c0"), "GRU": ("h0",)}
+
+
+def _copies(values: tuple) -> list:
+    return [v.copy() if isinstance(v, np.ndarray) else v for v in values]
+
+
+def layer_scratch_runner(cls: type, params: tuple[str, ...], input_grad: str | None,
+                         extra: tuple[str, ...] = ()) -> Callable[[Case, int], Sides]:
+    """A scratch runner for a layer whose backward leaves more than ``dx`` (``dh0``, ``dc0``)
+    or returns None (Embedding): the output, ``input_grad`` (the name of backward's result),
+    every ``d<param>`` and every ``d<extra>`` attribute; inputs and dout must stay unchanged."""
+    def run(case: Case, dout_seed: int) -> Sides:
+        layer, args = cls(*_copies(case.init)), _copies(case.args)
+        out = layer.forward(*args, **case.kwargs)
+        dout = _dout(out, dout_seed)
+        before = dout.copy()
+        dx = layer.backward(dout)
+        for name, a, b in [("dout", dout, before), *zip(("args",) * len(args), args, case.args,
+                                                         strict=True)]:
+            if isinstance(b, np.ndarray) and not np.array_equal(a, b, equal_nan=True):
+                raise AssertionError(f"the scratch side modified its {name} in place")
+        grads = {f"d{p}": getattr(layer, f"d{p}") for p in (*params, *extra)}
+        if input_grad:
+            grads[input_grad] = dx
+        return {"out": out}, grads
+    return run
+
+
+def native_recurrent(kind: str) -> Callable[..., torch.Tensor]:
+    """The plain torch module (one layer, batch_first) run with the drawn course-layout weights:
+    ``weight_ih_l0 = Wx^T``, ``weight_hh_l0 = Wh^T``, ``bias_ih_l0 = b``, ``bias_hh_l0 = 0``
+    (GRU: ``bx``, ``bh``)."""
+    n = len(PARAMS[kind])
+
+    def native(*tensors: torch.Tensor) -> torch.Tensor:
+        (Wx, Wh, *biases), (xs, *states) = tensors[:n], tensors[n:]
+        if kind != "GRU":
+            biases.append(torch.zeros_like(biases[0]))
+        module = KINDS[kind][2](Wx.shape[0], Wh.shape[0], batch_first=True, dtype=Wx.dtype,
+                                device=Wx.device)
+        weights = dict(zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                           (Wx.T.contiguous(), Wh.T.contiguous(), *biases), strict=True))
+        state = tuple(s[None] for s in states)
+        hs, _ = functional_call(module, weights, (xs, state if kind == "LSTM" else state[0]))
+        return hs
+    return native
+
+
+register(Component("tanh", sf.tanh, tf.tanh, inputs("elementwise_case"), native=torch.tanh,
+                   backward=lambda dout, x: dout * sf.tanh_grad(x), group="functions"))
+register(Component("tanh_grad", sf.tanh_grad, tf.tanh_grad, inputs("elementwise_case"),
+                   native=lambda x: torch.ops.aten.tanh_backward(torch.ones_like(x), torch.tanh(x)),
+                   skip={"backward": NO_SECOND_ORDER}, group="functions"))
+
+for _kind, (_s, _t, _native) in KINDS.items():
+    register(Component(
+        f"Time{_kind}", _s, _t, inputs("rnn_case", kind=_kind), native=native_recurrent(_kind),
+        params=PARAMS[_kind], grad_args=tuple(range(1 + len(STATES[_kind]))),
+        run_scratch=layer_scratch_runner(_s, PARAMS[_kind], "dxs", STATES[_kind]),
+        group="recurrent"))
+
+register(Component("Embedding", semb.Embedding, temb.Embedding, inputs("embedding_case"),
+                   native=lambda W, idx: F.embedding(idx, W), params=("W",), grad_args=(),
+                   run_scratch=layer_scratch_runner(semb.Embedding, ("W",), None),
+                   group="recurrent"))
+register(Component("TimeAffine", stl.TimeAffine, ttl.TimeAffine, inputs("time_affine_case"),
+                   native=lambda W, b, xs: F.linear(xs, W.T, b), params=("W", "b"),
+                   group="recurrent"))
+register(Component("TimeSoftmaxWithLoss", stl.TimeSoftmaxWithLoss, ttl.TimeSoftmaxWithLoss,
+                   inputs("time_targets_case"), group="recurrent",
+                   native=lambda ignore, xs, ts: F.cross_entropy(
+                       xs.reshape(-1, xs.shape[-1]), ts.reshape(-1), ignore_index=ignore)))
+
+
+# ---- clip_grads: forward compares the norm and every clipped gradient, as one vector ----------
+
+def clip_grads_scratch(*grads: np.ndarray, max_norm: float) -> np.ndarray:
+    """``scratch.optim.clip_grads`` on copies; returns [norm, clipped grads flattened]."""
+    grads = {str(i): g.copy() for i, g in enumerate(grads)}
+    norm = so.clip_grads(grads, max_norm)
+    return np.concatenate([[norm], *(g.ravel() for g in grads.values())]).astype(norm.dtype)
+
+
+def clip_grads_torch(*grads: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """``torchref.optim.clip_grads`` on clones; the same vector."""
+    grads = {str(i): g.detach().clone() for i, g in enumerate(grads)}
+    norm = to.clip_grads(grads, max_norm)
+    return torch.cat([norm.reshape(1), *(g.reshape(-1) for g in grads.values())])
+
+
+def clip_grads_native(*grads: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` on parameters whose ``.grad`` are the drawn arrays."""
+    params = []
+    for g in grads:
+        p = torch.zeros_like(g, requires_grad=True)
+        p.grad = g.detach().clone()
+        params.append(p)
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return torch.cat([norm.reshape(1), *(p.grad.reshape(-1) for p in params)])
+
+
+register(Component("clip_grads", clip_grads_scratch, clip_grads_torch, inputs("clip_grads_case"),
+                   native=clip_grads_native, group="optimizers",
+                   skip={"backward": "clipping acts on gradients; it is not differentiated"}))
+
+
+# ---- the sequence classifier, in its three cells ------------------------------------------------
+
+def _seq_classifier(case: Case) -> Any:
+    kwargs, seed = case.init
+    return sms.LSTMClassifier(**kwargs, seed=seed, dtype=case.args[0].dtype)
+
+
+_seq_scratch, _seq_torch = model_runners(_seq_classifier, tms.LSTMClassifier)
+for _cell in ("lstm", "gru", "rnn"):
+    register(Component(f"LSTMClassifier({_cell})", sms.LSTMClassifier, tms.LSTMClassifier,
+                       inputs("lstm_classifier_case", cell=_cell), run_scratch=_seq_scratch,
+                       run_torch=_seq_torch, group="models"))
