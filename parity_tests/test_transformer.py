@@ -18,13 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratch.attention as sa
+import scratch.attention as st_
 import scratch.models_attention as sma
 import scratch.optim as so
-import scratch.transformer as st_
 import torchref.attention as ta
+import torchref.attention as tt
 import torchref.convert as tc
 import torchref.models_attention as tma
-import torchref.transformer as tt
 from scratch.data import load_dataset
 from scratch.gradient import numerical_gradient
 from torchref.testing import strategies as S
@@ -60,7 +60,7 @@ def test_blocks_agree_at_test_time_with_dropout_on(case, ratio: float,
         literal = tc.reference_block_from_params(p, heads, ratio).eval()
         assert_close(literal(xt, xt, xt, mt), ours, msg="literal block")
         mirror = tt.TransformerBlock(p, heads, ratio).eval()
-        assert_close(mirror(xt, xt, xt, mt), ours, msg="torchref.transformer")
+        assert_close(mirror(xt, xt, xt, mt), ours, msg="torchref.attention")
 
 
 @settings(max_examples=max(1, settings.default.max_examples // 3))

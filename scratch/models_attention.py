@@ -23,11 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from scratch._checks_attention import check_positive_int
-from scratch.attention import _flat, positional_encoding
+from scratch.attention import TransformerBlock, _flat, positional_encoding, transformer_block_params
 from scratch.gradient import params_numerical_gradient
 from scratch.layers import SoftmaxWithLoss
 from scratch.losses import as_onehot
-from scratch.transformer import TransformerBlock, transformer_block_params
 
 
 def _sequence_input(x: np.ndarray, seq_len: int, input_dim: int) -> np.ndarray:

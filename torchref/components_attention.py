@@ -12,7 +12,7 @@ cover them).  The native references:
 * ``TransformerBlock``: the reference text's literal module, with the two dropout
   masks shared; ``TransformerBlock(encoder layer)``: ``nn.TransformerEncoderLayer``
   (post-norm, relu) on one sequence, dropout 0 (the two place dropout differently:
-  ``scratch.transformer``).  Both natives are called through
+  ``scratch.attention``).  Both natives are called through
   ``torch.func.functional_call`` with the course-layout tensors mapped onto the
   module's parameter names (``torchref.convert``), so autograd reaches the course's
   W, b, gamma, beta themselves.
@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 import scratch.attention as sa
+import scratch.attention as str_
 import scratch.layernorm as sln
 import scratch.models_attention as sma
-import scratch.transformer as str_
 import torchref.attention as ta
+import torchref.attention as ttr
 import torchref.convert as tc
 import torchref.layernorm as tln
 import torchref.models_attention as tma
-import torchref.transformer as ttr
 from torchref.parity import Case, Component, Sides, _dout
 from torchref.registry import inputs, model_runners, register
 

@@ -262,7 +262,7 @@ def specnet_to_scratch(model: torch.nn.Module) -> scratch.convnets.SpecNet:
     return smodel
 
 
-# ---- attention and the Transformer (torchref.attention, torchref.transformer) ----------------
+# ---- attention and the Transformer (torchref.attention, torchref.attention) ----------------
 # Course layout on both sides (W (in, out)); the torchref modules pack and transpose for torch.
 # The native modules are filled here: nn.MultiheadAttention's in_proj_weight (3E, E) stacks
 # Wq^T, Wk^T, Wv^T; nn.TransformerEncoderLayer names its parts self_attn, linear1, linear2,
@@ -343,9 +343,9 @@ def encoder_layer_from_params(params: dict[str, torch.Tensor], num_heads: int,
 
 def reference_block_from_params(params: dict[str, torch.Tensor], num_heads: int,
                                 dropout: float = 0.0) -> torch.nn.Module:
-    """The reference text's literal block (``torchref.transformer.ReferenceTransformerBlock``)
+    """The reference text's literal block (``torchref.attention.ReferenceTransformerBlock``)
     holding a block's course-layout parameters."""
-    from torchref.transformer import ReferenceTransformerBlock
+    from torchref.attention import ReferenceTransformerBlock
     e, f = params["W1"].shape
     if f % e:
         raise ValueError(f"W1: the literal block's hidden width is forward_expansion * E; "

@@ -15,11 +15,10 @@ from torch import nn
 
 from scratch._checks_attention import check_positive_int
 from torchref import convert
-from torchref.attention import positional_encoding
+from torchref.attention import TransformerBlock, positional_encoding, transformer_block_params
 from torchref.functions import check_input_dtype
 from torchref.gradient import params_numerical_gradient
 from torchref.layers import SoftmaxWithLoss
-from torchref.transformer import TransformerBlock, transformer_block_params
 
 if TYPE_CHECKING:
     import scratch.models_attention
