@@ -1,4 +1,4 @@
-"""Train a character-level LSTM language model (scratch or torch) and sample from it.
+"""Train a character-level language model (LSTM or Transformer; scratch or torch) and sample.
 
 The text needs no network: by default it is this repository's own README.md
 (``--corpus readme``); ``--corpus pydoc`` takes the documentation topics that
@@ -6,16 +6,22 @@ ship inside CPython (``pydoc_data.topics``, Python Software Foundation License),
 and any other value is read as a path to a UTF-8 text file.  The last 10% of
 the text is held out for the validation perplexity.
 
-Training is truncated backprop through time: the text is cut into
-``--batch-size`` parallel streams, read ``--bptt`` characters at a time; the
-LSTM state carries over from one window to the next (``stateful=True``) while
-the gradient stops at the window's start.  The global gradient norm is clipped
+``--model lstm`` (scratch.lm.LSTMLM) trains by truncated backprop through time:
+the text is cut into ``--batch-size`` parallel streams, read ``--bptt``
+characters at a time; the LSTM state carries over from one window to the next
+(``stateful=True``) while the gradient stops at the window's start.
+``--model transformer`` (scratch.lm_transformer.TransformerLM: embedding +
+positional encoding, ``--layers`` causal Transformer blocks, per-step affine)
+has no state, so truncated BPTT does not apply: it trains on the same fixed
+windows of ``--bptt`` characters, each window its own context (``--bptt`` is
+its context length, also for sampling); ``--hidden`` is unused.  The global gradient norm is clipped
 to ``--clip`` before each update.  Each epoch prints the train and validation
 perplexity (exp of the mean cross-entropy per character) and a sample.  The
 curves go to ``OUT/perplexity.png`` and the numbers to ``OUT/history.json``.
 
     python scripts/train_lm.py --impl scratch --epochs 5
     python scripts/train_lm.py --impl torch --device auto --epochs 20 --hidden 256
+    python scripts/train_lm.py --model transformer --impl torch --epochs 5
 """
 
 from __future__ import annotations
@@ -47,6 +53,18 @@ def load_corpus(corpus: str) -> tuple[str, str]:
     return path.read_text(encoding="utf-8"), str(path)
 
 
+def build_scratch_model(args: argparse.Namespace, vocab: int) -> object:
+    """The scratch model that ``--model`` names, seeded by ``--seed`` (both sides start here)."""
+    dtype = np.dtype(args.dtype)
+    if args.model == "transformer":
+        import scratch.lm_transformer
+        return scratch.lm_transformer.TransformerLM(
+            vocab, args.embed, args.heads, args.layers, args.ff_expansion, args.bptt,
+            seed=args.seed, dtype=dtype)
+    import scratch.lm
+    return scratch.lm.LSTMLM(vocab, args.embed, args.hidden, seed=args.seed, dtype=dtype)
+
+
 def windows(ids: np.ndarray, batch: int, bptt: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(xs, ts) windows (batch, <= bptt) over ``batch`` parallel streams of the text; ts is
     xs shifted by one character."""
@@ -61,10 +79,8 @@ def windows(ids: np.ndarray, batch: int, bptt: int) -> list[tuple[np.ndarray, np
 
 class ScratchSide:
     def __init__(self, args: argparse.Namespace, vocab: int) -> None:
-        import scratch.lm
         import scratch.optim
-        self.model = scratch.lm.LSTMLM(vocab, args.embed, args.hidden, seed=args.seed,
-                                       dtype=np.dtype(args.dtype))
+        self.model = build_scratch_model(args, vocab)
         self.opt = scratch.optim.OPTIMIZERS[args.optimizer](lr=args.lr)
         self.clip, self.clip_grads = args.clip, scratch.optim.clip_grads
         self.rng = np.random.default_rng(args.seed)
@@ -86,15 +102,15 @@ class TorchSide:
     def __init__(self, args: argparse.Namespace, vocab: int) -> None:
         import torch
 
-        import scratch.lm
         from torchref.device import resolve_device
         from torchref.lm import LSTMLM
+        from torchref.lm_transformer import TransformerLM
         from torchref.training import make_optimizer
         self.torch = torch
         self.device = resolve_device(args.device)
-        smodel = scratch.lm.LSTMLM(vocab, args.embed, args.hidden, seed=args.seed,
-                                   dtype=np.dtype(args.dtype))      # the same initial weights
-        self.model = LSTMLM.from_scratch(smodel, device=self.device)
+        smodel = build_scratch_model(args, vocab)       # the same initial weights
+        cls = TransformerLM if args.model == "transformer" else LSTMLM
+        self.model = cls.from_scratch(smodel, device=self.device)
         self.opt = make_optimizer(args.optimizer, self.model.parameters(), args.lr)
         self.clip = args.clip
         self.gen = torch.Generator().manual_seed(args.seed)
@@ -119,7 +135,7 @@ class TorchSide:
 
 
 def evaluate(side: object, data: list) -> float:
-    """Perplexity over windows, the state carried from one window to the next."""
+    """Perplexity over windows (LSTM: the state carried from one window to the next)."""
     side.model.reset_state()
     total = sum(side.loss(xs, ts) * xs.size for xs, ts in data)
     side.model.reset_state()
@@ -149,6 +165,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--model", choices=["lstm", "transformer"], default="lstm",
+                   help="lstm: truncated BPTT, state carried across windows; transformer: "
+                   "fixed windows of --bptt characters, no state (default %(default)s)")
     p.add_argument("--impl", choices=["scratch", "torch"], default="scratch")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (torch only; default "
                    "%(default)s)")
@@ -156,9 +175,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "%(default)s)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=16, help="parallel streams")
-    p.add_argument("--bptt", type=int, default=32, help="characters per truncated window")
-    p.add_argument("--embed", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--bptt", type=int, default=32, help="characters per window (lstm: the "
+                   "truncation length; transformer: the context length)")
+    p.add_argument("--embed", type=int, default=32, help="embedding size (transformer: the "
+                   "model width E)")
+    p.add_argument("--hidden", type=int, default=128, help="LSTM hidden size (lstm only)")
+    p.add_argument("--heads", type=int, default=4, help="attention heads, dividing --embed "
+                   "(transformer only)")
+    p.add_argument("--layers", type=int, choices=[1, 2], default=2,
+                   help="Transformer blocks (transformer only)")
+    p.add_argument("--ff-expansion", type=int, default=4, help="feed-forward width / --embed "
+                   "(transformer only)")
     p.add_argument("--optimizer", default="adam", help="a scratch.optim.OPTIMIZERS name")
     p.add_argument("--lr", type=float, default=0.005)
     p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
@@ -169,10 +196,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/lm", help="folder for history.json and perplexity.png")
     p.add_argument("--no-progress", action="store_true", help="no per-window progress line")
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size", "bptt", "embed", "hidden", "sample_length"):
+    for name in ("epochs", "batch_size", "bptt", "embed", "hidden", "heads", "ff_expansion",
+                 "sample_length"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')}: expected a positive integer, "
                     f"got {getattr(args, name)}")
+    if args.model == "transformer" and args.embed % args.heads:
+        p.error(f"--heads: expected a divisor of --embed {args.embed}, got {args.heads}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
         p.error(f"--lr: expected a positive finite number, got {args.lr}")
     if not (args.clip > 0 and math.isfinite(args.clip)):
@@ -205,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     side = (ScratchSide if args.impl == "scratch" else TorchSide)(args, len(chars))
     where = "" if args.impl == "scratch" else f" on {side.device}"
     print(f"corpus: {source}: {len(text):,} characters, vocabulary {len(chars)}; "
-          f"{args.impl}{where}, {len(train)} windows of {args.batch_size}x{args.bptt} per epoch")
+          f"{args.model}, {args.impl}{where}, {len(train)} windows of "
+          f"{args.batch_size}x{args.bptt} per epoch")
     out = Path(args.out)
     history: list[dict] = []
     start = [index[c] for c in "The "] if all(c in index for c in "The ") else [ids[0]]
