@@ -75,10 +75,13 @@ def test_lockstep_float64_agrees_over_hundreds_of_steps(model: str, optimizer: s
     assert_close(np.array([d["loss_diff"] for d in result["drift"]]),
                  np.zeros(len(result["drift"])), msg="per-step |loss_scratch - loss_torch|")
     by_impl = {r["impl"]: r for r in result["history"][-2:]}
-    assert_close(by_impl["torch"]["test_loss"], by_impl["scratch"]["test_loss"])
-    assert by_impl["torch"]["test_acc"] == by_impl["scratch"]["test_acc"]
+    assert_close(by_impl["torch"]["val_loss"], by_impl["scratch"]["val_loss"])
+    assert by_impl["torch"]["val_acc"] == by_impl["scratch"]["val_acc"]
+    test = result["test"]
+    assert_close(test["torch"]["test_loss"], test["scratch"]["test_loss"])
+    assert test["torch"]["test_acc"] == test["scratch"]["test_acc"]
     if model == "mlp" and optimizer == "sgd":   # and it learns: digits at 3 epochs
-        assert by_impl["scratch"]["test_acc"] > 0.85
+        assert test["scratch"]["test_acc"] > 0.85
 
 
 def test_script_outputs_and_help(tmp_path, capsys) -> None:
@@ -120,7 +123,7 @@ def test_script_outputs_and_help(tmp_path, capsys) -> None:
     ({"impl": "scratch", "compile": True}, "^compile: a torch option"),
     ({"impl": "scratch", "deterministic": True}, "^deterministic: a torch option"),
     ({"impl": "scratch", "device": "cuda"}, "^device: --impl scratch runs NumPy on the CPU"),
-    ({"model": "rnn"}, "model: expected one of"),
+    ({"model": "transformer"}, "model: expected one of"),
 ])
 def test_bad_settings_are_errors(changes: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words):
@@ -169,7 +172,7 @@ def test_script_stop_resume_and_summary_lines(tmp_path, capsys) -> None:
 
 def test_epoch_line_shows_after_epoch_values_and_that_epoch_s_time() -> None:
     history = [{"epoch": e, "impl": "scratch", "train_loss": 9.0, "train_eval_loss": 0.5 / e,
-                "train_acc": 0.9, "test_loss": 0.6, "test_acc": 0.8, "train_time_s": 1.5 * e}
+                "train_acc": 0.9, "val_loss": 0.6, "val_acc": 0.8, "lr": 0.1, "train_time_s": 1.5 * e}
                for e in (1, 2)]
     line = epoch_line(history, 1)
     assert line.startswith("epoch 2 ") and "train loss 0.2500" in line and "1.5s" in line
@@ -336,6 +339,6 @@ def test_ddp_two_cpu_processes_equal_one_process(tmp_path) -> None:
         reports[name + "_state"] = state["model"]
     for k, v in reports["one_state"].items():
         assert_close(reports["ddp_state"][k], v, msg=f"DDP vs single process, {k}")
-    for key in ("train_loss", "test_loss"):
+    for key in ("train_loss", "val_loss"):
         assert_close(reports["ddp"][key], reports["one"][key], msg=key)
-    assert reports["ddp"]["test_acc"] == reports["one"]["test_acc"]
+    assert reports["ddp"]["val_acc"] == reports["one"]["val_acc"]
