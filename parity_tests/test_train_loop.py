@@ -63,7 +63,7 @@ def test_test_set_is_evaluated_once_at_the_end_on_the_best_weights(tmp_path, mon
         return evaluate(self, impl, split)
 
     monkeypatch.setattr(Run, "evaluate", spy)
-    run = Run(replace(QUICK, lr=0.5, epochs=5, out=str(tmp_path)))
+    run = Run(replace(QUICK, lr=0.5, epochs=5, dtype="float64", out=str(tmp_path)))
     result = run.run()
     assert [c for c in calls if c[1] == "test"] == [("scratch", "test"), ("torch", "test")]
     assert calls[-2:] == [("scratch", "test"), ("torch", "test")]
@@ -73,7 +73,7 @@ def test_test_set_is_evaluated_once_at_the_end_on_the_best_weights(tmp_path, mon
     assert result["best"]["epoch"] == best["epoch"]
     # independently: the best epoch's weights, as saved in best.npz, on the test set
     arrays = newest_state(tmp_path)["best.npz"]
-    model = st.make_model("mlp", run.x.shape[1:], seed=0)
+    model = st.make_model("mlp", run.x.shape[1:], seed=0, dtype=np.float64)
     for k, v in model.params.items():
         v[...] = arrays[f"param/{k}"]
     loss, acc = st.evaluate(model, run.x_test, run.t_test)

@@ -172,7 +172,8 @@ def test_script_stop_resume_and_summary_lines(tmp_path, capsys) -> None:
 
 def test_epoch_line_shows_after_epoch_values_and_that_epoch_s_time() -> None:
     history = [{"epoch": e, "impl": "scratch", "train_loss": 9.0, "train_eval_loss": 0.5 / e,
-                "train_acc": 0.9, "val_loss": 0.6, "val_acc": 0.8, "lr": 0.1, "train_time_s": 1.5 * e}
+                "train_acc": 0.9, "val_loss": 0.6, "val_acc": 0.8, "lr": 0.1,
+                "train_time_s": 1.5 * e}
                for e in (1, 2)]
     line = epoch_line(history, 1)
     assert line.startswith("epoch 2 ") and "train loss 0.2500" in line and "1.5s" in line
