@@ -68,7 +68,7 @@ def test_lockstep_float64_agrees_over_hundreds_of_steps(model: str, optimizer: s
                     optimizer=optimizer, lr=LRS.get(optimizer, 0.01), seed=5, progress=False)
     run = Run(cfg)
     result = run.run()
-    assert len(result["drift"]) >= 180
+    assert len(result["drift"]) >= 160     # 1294 training images (10% held out) / 8
     params = final_params(run)
     for k, v in params["scratch"].items():
         assert_close(params["torch"][k], v, msg=f"{k} after {len(result['drift'])} steps")
