@@ -188,6 +188,8 @@ def test_early_stopping_stops_after_patience_epochs_without_a_better_val_acc() -
     ({"scheduler": "step", "step_size": 1, "gamma": 0.7, "lr": 0.5, "batchnorm": True}, 14),
     ({"scheduler": "cosine", "t_max": 2, "lr": 0.5, "impl": "scratch"}, 9),
     ({"scheduler": "cosine", "lr": 0.5, "impl": "torch", "weight_decay": 0.01}, 17),
+    ({"model": "simplecnn", "batchnorm": True, "dropout": 0.2, "lr": 0.1, "impl": "scratch",
+      "early_stop_patience": 2}, 12),
 ])
 def test_resume_is_bit_identical_with_schedule_best_and_patience(tmp_path, flags: dict,
                                                                  stop_after: int) -> None:

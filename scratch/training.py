@@ -192,11 +192,35 @@ class Trainer:
     def params_numpy(self) -> dict[str, np.ndarray]:
         return self.model.params
 
+    def layers(self) -> list:
+        """The model's layer objects, in order (``layers`` is a list or a dict by name)."""
+        layers = getattr(self.model, "layers", [])
+        return list(layers.values()) if isinstance(layers, dict) else list(layers)
+
     def batchnorms(self) -> list:
         """The model's ``BatchNormalization`` layers (their running statistics are state too)."""
         from scratch.batchnorm import BatchNormalization
-        layers = getattr(self.model, "layers", [])
-        return [la for la in layers if isinstance(la, BatchNormalization)]
+        return [la for la in self.layers() if isinstance(la, BatchNormalization)]
+
+    def generators(self) -> list[np.random.Generator]:
+        """The distinct generators the layers draw from (dropout masks), in layer order."""
+        found: dict[int, np.random.Generator] = {}
+        for layer in self.layers():
+            if isinstance(getattr(layer, "rng", None), np.random.Generator):
+                found.setdefault(id(layer.rng), layer.rng)
+        return list(found.values())
+
+    def rng_state(self) -> list[dict]:
+        """The generators' states (JSON-safe dicts: a resumed run draws the same masks)."""
+        return [g.bit_generator.state for g in self.generators()]
+
+    def set_rng_state(self, states: list[dict]) -> None:
+        generators = self.generators()
+        if len(states) != len(generators):
+            raise ValueError(f"rng: expected {len(generators)} generator states, got "
+                             f"{len(states)}")
+        for g, state in zip(generators, states, strict=True):
+            g.bit_generator.state = state
 
     def weights(self) -> dict[str, np.ndarray]:
         """Copies of the parameters (``param/K``) and running statistics (``bn/J/running_*``):

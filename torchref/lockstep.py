@@ -56,7 +56,7 @@ from torchref.run_report import (  # noqa: F401 (re-exported)
 )
 
 META_KEYS = ("config", "epoch", "step_in_epoch", "global_step", "loss_sums", "train_time",
-             "history", "drift", "best", "bad_epochs", "early_stopped", "schedulers")
+             "history", "drift", "best", "bad_epochs", "early_stopped", "schedulers", "rng")
 BEST = {"scratch": "best.npz", "torch": "best.pt"}   # checkpoint kinds of the best weights
 
 
@@ -161,7 +161,9 @@ class Run:
                 "history": self.history, "drift": self.drift, "world": self.info.world,
                 "best": self.best, "bad_epochs": self.bad_epochs,
                 "early_stopped": self.early_stopped,
-                "schedulers": {"scratch": sched.state_dict()} if sched else {}}
+                "schedulers": {"scratch": sched.state_dict()} if sched else {},
+                "rng": {"scratch": self.trainers["scratch"].rng_state()}
+                if "scratch" in self.trainers else {}}
 
     def save(self) -> None:
         if "torch" in self.trainers:   # collective: every process joins the sum
@@ -236,6 +238,7 @@ class Run:
             self.trainers["scratch"].load_state_arrays(loaded.values["scratch.npz"])
             if self.schedulers["scratch"] is not None:
                 self.schedulers["scratch"].load_state_dict(meta["schedulers"]["scratch"])
+            self.trainers["scratch"].set_rng_state(meta["rng"]["scratch"])
         if "torch" in self.trainers:
             self.trainers["torch"].load_state_dict(loaded.values["torch.pt"])
         self.best_weights = {impl: loaded.values[BEST[impl]] for impl in self.trainers
