@@ -95,11 +95,11 @@ def test_script_outputs_and_help(tmp_path, capsys) -> None:
     script.main(["--epochs", "2", "--batch-size", "200", "--out", str(out)])
     report = json.loads((out / "metrics.json").read_text())
     assert [r["impl"] for r in report["history"]] == ["scratch", "torch"] * 2
-    assert report["drift_report"]["steps"] == 16
+    assert report["drift_report"]["steps"] == 14      # 1294 images (10% held out) / 200, twice
     assert (out / "metrics.csv").read_text().count("\n") == 5
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = capsys.readouterr().out
-    assert "lockstep drift over 16 steps" in text and "after epoch 2: scratch test acc" in text
+    assert "lockstep drift over 14 steps" in text and "after epoch 2: scratch test acc" in text
     mode = 0o666 & ~current_umask()      # atomically written, yet the usual permissions
     for name in ("metrics.json", "metrics.csv", "curves.png"):
         assert (out / name).stat().st_mode & 0o777 == mode, name
