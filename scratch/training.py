@@ -53,7 +53,7 @@ OPTIONS = {"mlp": ("dropout", "batchnorm", "weight_decay"),
            "cnn": ("dropout", "weight_decay"),
            "simplecnn": ("dropout", "batchnorm", "weight_decay"),
            "deepcnn": ("dropout", "weight_decay"),
-           "lstm": (), "gru": (), "rnn": ()}
+           "lstm": (), "gru": (), "rnn": (), "transformer": ()}
 CNN_DROPOUT = 0.5     # the reference text's CNN: fixed dropouts 0.25 (after the pool) and 0.5
 
 

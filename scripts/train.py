@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODELS, default=d.model,
                    help="mlp: input-hidden-10 relu; cnn: the reference text's CNN (conv 32, "
                         "conv 64, pool, fc); simplecnn: the course's SimpleConvNet; deepcnn: "
-                        "the course's DeepConvNet; lstm/gru/rnn: images read row by row "
+                        "the course's DeepConvNet; lstm/gru/rnn: images read row by row; "
+                        "transformer: the rows as tokens "
                         "(default: %(default)s)")
     p.add_argument("--impl", choices=IMPLS, default=d.impl,
                    help="scratch (NumPy), torch, or both in lockstep: same initial weights "
