@@ -10,6 +10,8 @@ so scratch and torch (``--impl both``) see the same batches, and a run resumed
 from a checkpoint recomputes exactly the order it was interrupted in: there is
 no hidden generator state to lose.
 
+``val_split`` holds out the validation samples the same way, by the seed alone.
+
 A step is the course's ``grads = model.gradient(x, t); optimizer.update(params,
 grads)``.  ``Trainer.state_arrays`` flattens the parameters and the optimizer's
 state (whatever arrays, dicts of arrays and numbers it keeps: SGD none,
