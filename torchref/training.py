@@ -190,7 +190,7 @@ class TorchTrainer:
         of the shares over the processes is the global batch's mean loss).
         """
         n_global = len(x) if n_global is None else n_global
-        self.net.train()
+        self.model.train()      # (not self.net: a compiled or DDP wrapper shares the module)
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             logits = self.net(x)
