@@ -117,9 +117,12 @@ def test_digits_epoch_in_lockstep(model: str) -> None:
     assert_close(np.array([d["loss_diff"] for d in result["drift"]]),
                  np.zeros(len(result["drift"])), msg="per-step |loss_scratch - loss_torch|")
     ours, theirs = result["history"]
-    for key in ("train_loss", "train_eval_loss", "test_loss"):
+    for key in ("train_loss", "train_eval_loss", "val_loss"):
         assert_close(theirs[key], ours[key], msg=key)
-    assert (ours["train_acc"], ours["test_acc"]) == (theirs["train_acc"], theirs["test_acc"])
+    assert (ours["train_acc"], ours["val_acc"]) == (theirs["train_acc"], theirs["val_acc"])
+    test = result["test"]
+    assert_close(test["torch"]["test_loss"], test["scratch"]["test_loss"], msg="test_loss")
+    assert test["torch"]["test_acc"] == test["scratch"]["test_acc"]
 
 
 class TextCNN(nn.Module):

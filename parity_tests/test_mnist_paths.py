@@ -103,7 +103,7 @@ def test_train_script_lockstep_on_mnist(kind: str, mnist_root: tuple[Path, dict]
     assert not result["stopped"]
     report = json.loads((out / "metrics.json").read_text())
     assert report["config"]["dataset"] == kind
-    assert report["drift_report"]["steps"] == 60     # 60,000 / 1,000
+    assert report["drift_report"]["steps"] == 54     # 60,000 less 10% validation / 1,000
     drift = report["drift"]
     assert_close(np.array([d["loss_diff"] for d in drift]), np.zeros(len(drift)),
                  msg="per-step |loss_scratch - loss_torch|")
@@ -111,7 +111,7 @@ def test_train_script_lockstep_on_mnist(kind: str, mnist_root: tuple[Path, dict]
                  msg="per-step max |param_scratch - param_torch|")
     rows = {r["impl"]: r for r in report["history"]}
     assert set(rows) == {"scratch", "torch"}
-    for key in ("train_loss", "train_eval_loss", "train_acc", "test_loss", "test_acc"):
+    for key in ("train_loss", "train_eval_loss", "train_acc", "val_loss", "val_acc"):
         assert np.isfinite(rows["scratch"][key])
         assert_close(np.float64(rows["torch"][key]), np.float64(rows["scratch"][key]),
                      msg=key)

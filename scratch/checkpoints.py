@@ -135,13 +135,15 @@ def named_files(pointer: dict | None) -> set[str]:
 
 
 def save_checkpoint(folder: str | Path, tag: str, writers: dict[str, Callable[[Path], None]],
-                    run: str, keep: int = 2) -> dict[str, str]:
+                    run: str, keep: int = 2, carry: tuple[str, ...] = ()) -> dict[str, str]:
     """Write one checkpoint set, then the pointer naming it; returns ``{kind: file name}``.
 
     Each ``writers[kind](tmp)`` fills a temporary file, hashed and renamed to
-    ``{tag}-{hex}.{kind}``.  The new pointer keeps the last ``keep`` sets of this
-    ``run``; then exactly the files that the old pointer named and the new one
-    does not are deleted.
+    ``{tag}-{hex}.{kind}``.  Each kind in ``carry`` that has no writer is taken over
+    from the newest set of the same ``run`` (same file, same SHA-256), so a file
+    written once (the best model) stays named, and kept, by every later set.  The
+    new pointer keeps the last ``keep`` sets of this ``run``; then exactly the
+    files that the old pointer named and the new one does not are deleted.
     """
     if keep < 1:
         raise ValueError(f"keep: expected a positive integer, got {keep}")
@@ -154,12 +156,17 @@ def save_checkpoint(folder: str | Path, tag: str, writers: dict[str, Callable[[P
             break
     files = {kind: check_name(f"{stem}.{kind}", "kind") for kind in writers}
     digests: dict[str, str] = {}
+    same_run = old is not None and old["run"] == run
+    for kind in carry:
+        if kind not in writers and same_run and kind in old["files"]:
+            files[kind] = old["files"][kind]
+            digests[files[kind]] = old["sha256"][files[kind]]
     for kind, write in writers.items():
         def write_and_hash(tmp: Path, write=write, name=files[kind]) -> None:
             write(tmp)
             digests[name] = sha256_file(tmp)
         atomic_write(folder / files[kind], write_and_hash)
-    history = [*old["history"], files] if old and old["run"] == run else [files]
+    history = [*old["history"], files] if same_run else [files]
     history = history[-keep:]
     kept = {name for entry in history for name in entry.values()}
     digests.update({n: d for n, d in (old or {}).get("sha256", {}).items() if n in kept})
@@ -186,8 +193,11 @@ class Loaded:
         return name[:-len(kind) - 1]
 
 
-def load_checkpoint(folder: str | Path, readers: dict[str, Callable[[Path], object]]) -> Loaded:
+def load_checkpoint(folder: str | Path, readers: dict[str, Callable[[Path], object]],
+                    optional: tuple[str, ...] = ()) -> Loaded:
     """Read the newest checkpoint set whose files are all present, intact and readable.
+
+    A kind in ``optional`` is read only when the set names it (``values`` then lacks it).
 
     For each set, newest first, every kind in ``readers`` is verified against its
     SHA-256 and read (``readers[kind](path)``, which raises on bad content; it
@@ -205,7 +215,8 @@ def load_checkpoint(folder: str | Path, readers: dict[str, Callable[[Path], obje
         stem = Loaded(pointer["run"], files, {}).stem
         try:
             values = {kind: _read_verified(folder, files, kind, pointer["sha256"], read)
-                      for kind, read in readers.items()}
+                      for kind, read in readers.items()
+                      if kind in files or kind not in optional}
         except Incompatible:
             raise
         except CheckpointError as exc:

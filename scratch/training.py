@@ -10,6 +10,8 @@ so scratch and torch (``--impl both``) see the same batches, and a run resumed
 from a checkpoint recomputes exactly the order it was interrupted in: there is
 no hidden generator state to lose.
 
+``val_split`` holds out the validation samples the same way, by the seed alone.
+
 A step is the course's ``grads = model.gradient(x, t); optimizer.update(params,
 grads)``.  ``Trainer.state_arrays`` flattens the parameters and the optimizer's
 state (whatever arrays, dicts of arrays and numbers it keeps: SGD none,
@@ -48,10 +50,63 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.nda
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+# The regularisation options each model takes (``scripts/train.py`` refuses the others).
+OPTIONS = {"mlp": ("dropout", "batchnorm", "weight_decay"),
+           "cnn": ("dropout", "weight_decay"),
+           "simplecnn": ("dropout", "batchnorm", "weight_decay"),
+           "deepcnn": ("dropout", "weight_decay"),
+           "lstm": (), "gru": (), "rnn": (), "transformer": ()}
+CNN_DROPOUT = 0.5     # the reference text's CNN: fixed dropouts 0.25 (after the pool) and 0.5
+
+
+def check_model_options(name: str, dropout: float = 0.0, batchnorm: bool = False,
+                        weight_decay: float = 0.0) -> None:
+    """``ValueError`` naming the option when ``name`` does not take it (or the value is bad)."""
+    if name not in MODELS:
+        raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+    if not (0.0 <= dropout < 1.0):
+        raise ValueError(f"dropout: expected a ratio in [0, 1), got {dropout!r}")
+    if not (np.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay: expected a finite number >= 0, got {weight_decay!r}")
+    for option, used in (("dropout", dropout > 0), ("batchnorm", bool(batchnorm)),
+                         ("weight_decay", weight_decay > 0)):
+        if used and option not in OPTIONS[name]:
+            takes = ", ".join(OPTIONS[name]) or "none of dropout, batchnorm, weight_decay"
+            raise ValueError(f"{option}: the {name} model has no {option} option (it takes "
+                             f"{takes})")
+    if name == "cnn" and dropout not in (0.0, CNN_DROPOUT):
+        raise ValueError(f"dropout: the cnn's dropouts are the reference text's, fixed at "
+                         f"0.25 and 0.5; give {CNN_DROPOUT} to turn them on, got {dropout!r}")
+
+
+def val_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices) of ``n`` training samples, both sorted.
+
+    ``round(fraction * n)`` samples, drawn by ``default_rng([VAL_STREAM, seed])`` (a stream
+    apart from ``epoch_order``'s), are held out for validation; ``fraction`` 0 holds out none.
+    """
+    if not (0.0 <= fraction < 1.0):
+        raise ValueError(f"val_fraction: expected a fraction in [0, 1), got {fraction!r}")
+    n_val = round(fraction * n)
+    if fraction > 0 and not (1 <= n_val < n):
+        raise ValueError(f"val_fraction: {fraction} of {n} samples leaves "
+                         f"{n_val} for validation and {n - n_val} for training; "
+                         f"both need at least one")
+    order = np.random.default_rng([VAL_STREAM, seed]).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+VAL_STREAM = 0x76616C   # "val"
+
+
 def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
                seed: int | None = None, dtype: type = np.float32,
-               hidden: int | Sequence[int] | None = None):
+               hidden: int | Sequence[int] | None = None, dropout: float = 0.0,
+               batchnorm: bool = False, weight_decay: float = 0.0):
     """The one factory of ``--model``; ``hidden`` defaults to ``HIDDEN[name]``.
+
+    ``dropout`` (a ratio; 0: none), ``batchnorm`` and ``weight_decay`` (the course's L2
+    ``lambda``) where the model has them (``OPTIONS``; ``check_model_options`` says which).
 
     ``mlp``: ``scratch.models.MLP`` input -> ``hidden`` -> classes, relu, He init
     (``hidden`` may list several widths: ``[256, 256]``).
@@ -63,8 +118,8 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
     16 pixels (the 8x8 digits) take 5x5 filters with padding 2, so the pooled maps stay
     4x4 instead of 2x2.
     ``deepcnn``: ``scratch.models.DeepConvNet``, the course's deep network, He init,
-    *without* its dropout: scratch and torch draw different dropout masks, so a lockstep
-    run (``--impl both``) could not compare them.
+    its dropout only with ``dropout`` > 0: scratch and torch draw different dropout
+    masks, so a lockstep run (``--impl both``) could not compare them.
     ``lstm``, ``gru``, ``rnn``: ``scratch.models_seq.LSTMClassifier`` reading each image
     as a sequence of its rows (8 rows of 8 pixels for the digits), ``hidden`` wide.
     ``transformer``: ``scratch.models_attention.TransformerClassifier``, the rows as tokens
@@ -72,20 +127,23 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
     heads, mean-pooled.
     """
     from scratch import models
-    if name not in MODELS:
-        raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+    check_model_options(name, dropout, batchnorm, weight_decay)
+    reg = {"weight_decay_lambda": weight_decay}
     hidden = HIDDEN[name] if hidden is None else hidden
     widths = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
     if name == "mlp":
         return models.MLP([int(np.prod(input_shape)), *widths, n_classes], "relu",
-                          seed=seed, dtype=dtype)
+                          seed=seed, dtype=dtype, use_dropout=dropout > 0,
+                          dropout_ratio=dropout or 0.5, use_batchnorm=batchnorm, **reg)
     if len(widths) != 1:
         raise ValueError(f"hidden: the {name} has one hidden layer, got widths {widths}")
     if name == "cnn":
-        return models.CNN(tuple(input_shape), widths[0], n_classes, seed=seed, dtype=dtype)
+        return models.CNN(tuple(input_shape), widths[0], n_classes, use_dropout=dropout > 0,
+                          seed=seed, dtype=dtype, **reg)
     if name == "deepcnn":
-        return models.DeepConvNet(tuple(input_shape), widths[0], n_classes, use_dropout=False,
-                                  seed=seed, dtype=dtype)
+        return models.DeepConvNet(tuple(input_shape), widths[0], n_classes,
+                                  use_dropout=dropout > 0, dropout_ratio=dropout or 0.5,
+                                  seed=seed, dtype=dtype, **reg)
     if name in ("lstm", "gru", "rnn"):
         return make_sequence_model(name, input_shape, n_classes, seed=seed, dtype=dtype,
                                    hidden=widths[0])
@@ -100,7 +158,8 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
         conv_param={"filter_num": 30, "filter_size": 5, "pad": 2 if small else 0,
                     "stride": 1},
         hidden_size=widths[0], output_size=n_classes, weight_init_std="he", seed=seed,
-        dtype=dtype)
+        dtype=dtype, use_dropout=dropout > 0, dropout_ratio=dropout or 0.5,
+        use_batchnorm=batchnorm, **reg)
 
 
 def make_sequence_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
@@ -144,9 +203,73 @@ class Trainer:
     def params_numpy(self) -> dict[str, np.ndarray]:
         return self.model.params
 
+    def layers(self) -> list:
+        """The model's layer objects, in order (``layers`` is a list or a dict by name)."""
+        layers = getattr(self.model, "layers", [])
+        return list(layers.values()) if isinstance(layers, dict) else list(layers)
+
+    def batchnorms(self) -> list:
+        """The model's ``BatchNormalization`` layers (their running statistics are state too)."""
+        from scratch.batchnorm import BatchNormalization
+        return [la for la in self.layers() if isinstance(la, BatchNormalization)]
+
+    def generators(self) -> list[np.random.Generator]:
+        """The distinct generators the layers draw from (dropout masks), in layer order."""
+        found: dict[int, np.random.Generator] = {}
+        for layer in self.layers():
+            if isinstance(getattr(layer, "rng", None), np.random.Generator):
+                found.setdefault(id(layer.rng), layer.rng)
+        return list(found.values())
+
+    def rng_state(self) -> list[dict]:
+        """The generators' states (JSON-safe dicts: a resumed run draws the same masks)."""
+        return [g.bit_generator.state for g in self.generators()]
+
+    def set_rng_state(self, states: list[dict]) -> None:
+        generators = self.generators()
+        if len(states) != len(generators):
+            raise ValueError(f"rng: expected {len(generators)} generator states, got "
+                             f"{len(states)}")
+        for g, state in zip(generators, states, strict=True):
+            g.bit_generator.state = state
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters (``param/K``) and running statistics (``bn/J/running_*``):
+        what ``load_weights`` puts back (the best-by-validation model)."""
+        out = {f"param/{k}": v.copy() for k, v in self.model.params.items()}
+        for j, layer in enumerate(self.batchnorms(), start=1):
+            out[f"bn/{j}/running_mean"] = np.array(layer.running_mean, copy=True)
+            out[f"bn/{j}/running_var"] = np.array(layer.running_var, copy=True)
+        return out
+
+    def check_weights(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``arrays`` if they have exactly ``weights()``'s keys and shapes, else ``ValueError``."""
+        mine = self.weights()
+        if set(arrays) != set(mine):
+            raise ValueError(f"weights: expected keys {sorted(mine)}, got {sorted(arrays)}")
+        for k, v in mine.items():
+            if arrays[k].shape != v.shape:
+                raise ValueError(f"weights {k}: expected shape {v.shape}, got {arrays[k].shape}")
+        return arrays
+
+    def load_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        """Put ``weights()`` back (parameters copied in place, running statistics)."""
+        self.check_weights(arrays)
+        for k, v in self.model.params.items():
+            v[...] = arrays[f"param/{k}"]
+        self._load_bn(arrays)
+
+    def _load_bn(self, arrays: dict[str, np.ndarray]) -> None:
+        for j, layer in enumerate(self.batchnorms(), start=1):
+            if f"bn/{j}/running_mean" in arrays:
+                layer.running_mean = arrays[f"bn/{j}/running_mean"].copy()
+                layer.running_var = arrays[f"bn/{j}/running_var"].copy()
+
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Parameters (``param/K``) and optimizer state (``opt/attr`` or ``opt/attr/K``)."""
+        """Parameters (``param/K``), running statistics (``bn/J/running_*``) and optimizer
+        state (``opt/attr`` or ``opt/attr/K``)."""
         out = {f"param/{k}": v for k, v in self.model.params.items()}
+        out.update({k: v for k, v in self.weights().items() if k.startswith("bn/")})
         for attr, value in vars(self.optimizer).items():
             if isinstance(value, dict):
                 out.update({f"opt/{attr}/{k}": np.asarray(v) for k, v in value.items()})
@@ -163,7 +286,8 @@ class Trainer:
         parameter ``K`` with ``K``'s shape.
         """
         shapes = {k: v.shape for k, v in self.model.params.items()}
-        wanted = [k for k in self.state_arrays() if k.startswith("param/") or k.count("/") == 1]
+        wanted = [k for k in self.state_arrays()
+                  if k.startswith(("param/", "bn/")) or k.count("/") == 1]
         missing = [k for k in wanted if k not in arrays]
         if missing:
             raise ValueError(f"checkpoint: missing {', '.join(missing)}")
@@ -195,6 +319,7 @@ class Trainer:
         self.check_state_arrays(arrays)
         for k, v in self.model.params.items():
             v[...] = arrays[f"param/{k}"]
+        self._load_bn(arrays)
         state: dict = {}
         for key, value in arrays.items():
             parts = key.split("/")

@@ -63,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     by_epoch: dict[int, dict] = {}
     for r in result["history"]:
         by_epoch.setdefault(r["epoch"], {})[r["impl"]] = r
-    print(f"{'epoch':>5} {'scratch loss':>13} {'torch loss':>13} {'scratch test acc':>17} "
-          f"{'torch test acc':>15}")
+    print(f"{'epoch':>5} {'scratch loss':>13} {'torch loss':>13} {'scratch val acc':>17} "
+          f"{'torch val acc':>15}")
     for epoch, r in sorted(by_epoch.items()):
         print(f"{epoch:>5} {r['scratch']['train_loss']:>13.6f} {r['torch']['train_loss']:>13.6f} "
-              f"{r['scratch']['test_acc']:>17.4f} {r['torch']['test_acc']:>15.4f}")
+              f"{r['scratch']['val_acc']:>17.4f} {r['torch']['val_acc']:>15.4f}")
+    test = result["test"]
+    print(f"test accuracy of the best-by-validation weights (epoch "
+          f"{test['scratch']['epoch']}): scratch {test['scratch']['test_acc']:.4f}, "
+          f"torch {test['torch']['test_acc']:.4f}")
     last, drift = by_epoch[max(by_epoch)], drift_report(result["drift"])
     print(f"last epoch mean loss: scratch {last['scratch']['train_loss']:.12f}, "
           f"torch {last['torch']['train_loss']:.12f}")

@@ -1,4 +1,4 @@
-"""Train an MLP or a CNN with the NumPy code (scratch), with torch, or with both in lockstep.
+"""Train a model with the NumPy code (scratch), with torch, or with both in lockstep.
 
 Examples
 --------
@@ -6,14 +6,23 @@ Examples
   python scripts/train.py --model cnn --impl torch --device cuda --amp
   python scripts/train.py --dataset mnist --data-dir ~/data --epochs 10 --out runs/mnist
   python scripts/train.py --out runs/a --epochs 20 --resume # continue runs/a to epoch 20
+  python scripts/train.py --model deepcnn --optimizer adam --lr 0.001 --scheduler cosine \
+      --early-stop-patience 5 --out runs/deep    # best.npz/best.pt by validation accuracy
   torchrun --nproc-per-node 2 scripts/train.py --impl torch # DistributedDataParallel
 
-Writes to --out: metrics.json (config, per-epoch records, lockstep drift),
-metrics.csv (one row per epoch and implementation), curves.png (loss and
-accuracy of each implementation on the same axes, measured after each epoch;
-the loss panel also shows the mean minibatch loss during the epoch, dotted)
-and checkpoints/.  Per epoch, ``train_loss`` is that running mean over the
-epoch's steps, ``train_eval_loss`` the loss on the training set after it.
+--val-fraction of the training data (drawn by the seed) is held out for
+validation; each epoch ends with the validation loss and accuracy, the best
+model (by validation accuracy), early stopping and the scheduler's step.  The
+test set is evaluated once, at the end, on the best-by-validation weights.
+
+Writes to --out: metrics.json (config, per-epoch records, best epoch, test
+result, lockstep drift), metrics.csv (one row per epoch and implementation:
+epoch, impl, lr, train_loss, train_eval_loss, train_acc, val_loss, val_acc,
+train_time_s), curves.png (loss and accuracy of each implementation on the
+same axes, measured after each epoch; the loss panel also shows the mean
+minibatch loss during the epoch, dotted) and checkpoints/ (with the best
+weights, best.npz / best.pt).  Per epoch, ``train_loss`` is that running mean
+over the epoch's steps, ``train_eval_loss`` the loss on the training set after it.
 """
 
 from __future__ import annotations
@@ -31,19 +40,12 @@ from scratch._atomic import atomic_write, write_text_atomic
 from scratch.data import DATASETS
 from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
 from scratch.runlock import RunLock, clean_stale_tmp
-from scratch.training import MODELS
+from scratch.training import HIDDEN, MODELS
 from torchref.device import DEFAULT_THREADS, DEVICE_CHOICES, threads_line
-from torchref.lockstep import (
-    DTYPES,
-    EPOCH_LINE_LEGEND,
-    IMPLS,
-    Run,
-    RunConfig,
-    check_config,
-    drift_report,
-    summary_line,
-)
+from torchref.lockstep import Run
 from torchref.optim import OPTIMIZERS as TORCH_OPTIMIZERS
+from torchref.run_config import DTYPES, IMPLS, SCHEDULERS, RunConfig, check_config
+from torchref.run_report import COLUMNS, EPOCH_LINE_LEGEND, drift_report, summary_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     optimizers = sorted(set(SCRATCH_OPTIMIZERS) & set(TORCH_OPTIMIZERS))
     d = RunConfig()
     p.add_argument("--model", choices=MODELS, default=d.model,
-                   help="mlp: input-100-10 relu; cnn: SimpleConvNet (default: %(default)s)")
+                   help="mlp: input-hidden-10 relu; cnn: the reference text's CNN (conv 32, "
+                        "conv 64, pool, fc); simplecnn: the course's SimpleConvNet; deepcnn: "
+                        "the course's DeepConvNet; lstm/gru/rnn: images read row by row; "
+                        "transformer: the rows as tokens "
+                        "(default: %(default)s)")
     p.add_argument("--impl", choices=IMPLS, default=d.impl,
                    help="scratch (NumPy), torch, or both in lockstep: same initial weights "
                         "and batches, per-step loss and parameter drift (default: %(default)s)")
@@ -77,6 +83,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=sorted(DTYPES), default=d.dtype,
                    help="parameter and data dtype (default: %(default)s)")
     p.add_argument("--out", default=None, help="output folder (metrics, plot, checkpoints)")
+    g = p.add_argument_group("model options (refused where the model has none)")
+    g.add_argument("--hidden", type=int, nargs="+", default=None, metavar="WIDTH",
+                   help="hidden width (the mlp takes several: --hidden 256 256); default per "
+                        "model: " + ", ".join(f"{k} {v}" for k, v in HIDDEN.items()))
+    g.add_argument("--dropout", type=float, default=d.dropout, metavar="RATIO",
+                   help="dropout ratio (mlp, simplecnn, deepcnn; the cnn's are the text's "
+                        "0.25/0.5: give 0.5); not with --impl both (default: %(default)s)")
+    g.add_argument("--batchnorm", action="store_true",
+                   help="batch normalisation after the hidden affine (mlp, simplecnn)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, metavar="LAMBDA",
+                   help="L2 on the weights W, the course's 0.5*LAMBDA*|W|^2 (torch: "
+                        "weight_decay on the W group) (default: %(default)s)")
+    g = p.add_argument_group("validation, schedule, best model, early stopping")
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction, metavar="F",
+                   help="fraction of the training data held out for validation, drawn by "
+                        "the seed; 0: none (then no best model, early stopping or plateau) "
+                        "(default: %(default)s)")
+    g.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler,
+                   help="learning-rate schedule, stepped after each epoch; plateau watches "
+                        "the validation loss; not with momentum/nesterov under --impl both "
+                        "(default: %(default)s)")
+    g.add_argument("--step-size", type=int, default=d.step_size,
+                   help="step: epochs between reductions (default: %(default)s)")
+    g.add_argument("--gamma", type=float, default=d.gamma,
+                   help="step: the factor (default: %(default)s)")
+    g.add_argument("--t-max", type=int, default=d.t_max,
+                   help="cosine: half period in epochs; 0: --epochs (default: %(default)s)")
+    g.add_argument("--eta-min", type=float, default=d.eta_min,
+                   help="cosine: the lowest lr (default: %(default)s)")
+    g.add_argument("--plateau-factor", type=float, default=d.plateau_factor,
+                   help="plateau: the factor (default: %(default)s)")
+    g.add_argument("--plateau-patience", type=int, default=d.plateau_patience,
+                   help="plateau: bad epochs tolerated (default: %(default)s)")
+    g.add_argument("--plateau-cooldown", type=int, default=d.plateau_cooldown,
+                   help="plateau: epochs ignored after a reduction (default: %(default)s)")
+    g.add_argument("--min-lr", type=float, default=d.min_lr,
+                   help="plateau: the lowest lr (default: %(default)s)")
+    g.add_argument("--early-stop-patience", type=int, default=d.early_stop_patience,
+                   metavar="EPOCHS",
+                   help="stop after EPOCHS epochs without a better validation accuracy; "
+                        "0: never (default: %(default)s)")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint in OUT/checkpoints")
@@ -103,14 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 def write_outputs(out: Path, cfg: RunConfig, result: dict) -> None:
     """metrics.json, metrics.csv and curves.png, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    report = {"config": asdict(cfg), "history": result["history"],
+    report = {"config": asdict(cfg), "history": result["history"], "best": result["best"],
+              "early_stopped": result["early_stopped"], "test": result["test"],
               "drift_report": drift_report(result["drift"]), "drift": result["drift"]}
     write_text_atomic(out / "metrics.json", json.dumps(report, indent=1))
     if result["history"]:
         def write_csv(tmp: Path) -> None:
             with open(tmp, "w", newline="") as f:
-                columns = dict.fromkeys(k for r in result["history"] for k in r)
-                w = csv.DictWriter(f, fieldnames=list(columns))
+                w = csv.DictWriter(f, fieldnames=list(COLUMNS))
                 w.writeheader()
                 w.writerows(result["history"])
         atomic_write(out / "metrics.csv", write_csv)
@@ -118,7 +165,7 @@ def write_outputs(out: Path, cfg: RunConfig, result: dict) -> None:
 
 
 def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
-    """Loss and accuracy per epoch (train and test, measured after each epoch), and the drift.
+    """Loss and accuracy per epoch (train and validation, after each epoch), and the drift.
 
     The running mean of the minibatch losses during the epoch (``train_loss``) is
     drawn thin and dotted: it lags the after-epoch value the test loss compares with.
@@ -127,6 +174,7 @@ def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import numpy as np
     except ImportError:
         print("no plot: matplotlib is not installed (pip install matplotlib)")
         return
@@ -140,8 +188,8 @@ def plot(path: Path, history: list[dict], drift: list[dict]) -> None:
         for ax, key in ((axes[0], "loss"), (axes[1], "acc")):
             train = "train_eval_loss" if key == "loss" else "train_acc"
             ax.plot(ep, [r[train] for r in rows], marker="o", label=f"{impl} train", **style)
-            ax.plot(ep, [r[f"test_{key}"] for r in rows], marker="s", linestyle="--",
-                    label=f"{impl} test", **style)
+            ax.plot(ep, [np.nan if r[f"val_{key}"] is None else r[f"val_{key}"] for r in rows],
+                    marker="s", linestyle="--", label=f"{impl} validation", **style)
             ax.xaxis.get_major_locator().set_params(integer=True)
         axes[0].plot(ep, [r["train_loss"] for r in rows], linestyle=":", linewidth=1,
                      color="grey" if impl == "scratch" else "black",
@@ -249,7 +297,7 @@ def train(cfg: RunConfig, run: Run) -> dict:
             print(f"stopped after step {run.global_step}; continue with --resume "
                   f"(same --out {cfg.out})")
         else:
-            print(f"{summary_line(result['history'], len(run.trainers))}; "
+            print(f"{summary_line(result['history'], len(run.trainers), result['test'])}; "
                   f"{threads_line(tuple(run.trainers))}")
         if result["drift"]:
             r = drift_report(result["drift"])

@@ -10,17 +10,24 @@ side (the torch side also under ``torchrun``: see ``torchref.training``).
 Like ``torchref.convert``, this module imports both sides: it is where they meet.
 Checkpoints: ``scratch.checkpoints`` (atomic files + a pointer with their SHA-256,
 verified on ``--resume``, falling back to the previous set); each set holds
-``meta.json`` (the position and records), scratch state as ``.npz``, torch state
-as ``torch.save`` loaded ``weights_only``.
+``meta.json`` (the position, records, best epoch, patience counter and the scratch
+scheduler), scratch state as ``.npz``, torch state (with its scheduler) as
+``torch.save`` loaded ``weights_only``, and the best-by-validation weights
+``best.npz`` / ``best.pt`` (written when the best improves, carried by later sets).
+
+Each epoch ends with an evaluation on the validation split (``--val-fraction`` of
+the training data, drawn by the seed), then the best model, early stopping and the
+scheduler, all decided on one side's validation figures (scratch's when it runs,
+else torch's) so both sides take the same decisions; the test set is evaluated
+once, at the end, on the best-by-validation weights.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,85 +37,47 @@ from scratch import checkpoints as ck
 from scratch import optim as soptim
 from scratch import training as st
 from scratch.data import load_dataset
+from torchref import lr_scheduler as tsched
 from torchref import training as tt
 from torchref.data import to_tensors
 from torchref.device import set_threads
+from torchref.run_config import (  # noqa: F401 (re-exported)
+    DTYPES,
+    IMPLS,
+    RESUME_KEYS,
+    RunConfig,
+    check_config,
+)
+from torchref.run_report import (  # noqa: F401 (re-exported)
+    EPOCH_LINE_LEGEND,
+    drift_report,
+    epoch_line,
+    summary_line,
+)
 
-IMPLS = ("scratch", "torch", "both")
-DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
-# A resumed run must agree with the checkpoint on these settings.
-RESUME_KEYS = ("model", "impl", "dataset", "batch_size", "lr", "optimizer", "seed", "dtype")
 META_KEYS = ("config", "epoch", "step_in_epoch", "global_step", "loss_sums", "train_time",
-             "history", "drift")
+             "history", "drift", "best", "bad_epochs", "early_stopped", "schedulers", "rng")
+BEST = {"scratch": "best.npz", "torch": "best.pt"}   # checkpoint kinds of the best weights
 
 
-@dataclass
-class RunConfig:
-    model: str = "mlp"
-    impl: str = "both"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    device: str = "auto"
-    epochs: int = 5
-    batch_size: int = 100
-    lr: float = 0.1
-    optimizer: str = "sgd"
-    seed: int = 0
-    dtype: str = "float32"
-    out: str | None = None
-    resume: bool = False
-    checkpoint_every: int = 0
-    stop_after: int = 0
-    amp: bool = False
-    compile: bool = False
-    deterministic: bool = False
-    threads: int = 0
-    progress: bool = True
+def make_scheduler(cfg: RunConfig, optimizer, side: str):
+    """``cfg.scheduler`` over ``optimizer``: scratch.optim's (side "scratch") or torch's."""
+    if cfg.scheduler == "none":
+        return None
+    module = soptim if side == "scratch" else tsched
+    if cfg.scheduler == "step":
+        return module.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.scheduler == "cosine":
+        return module.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs,
+                                        eta_min=cfg.eta_min)
+    return module.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor,
+                                    patience=cfg.plateau_patience,
+                                    cooldown=cfg.plateau_cooldown, min_lr=cfg.min_lr)
 
 
-TORCH_ONLY = ("amp", "compile", "deterministic")   # torch-path options (--impl scratch: none)
-
-
-def check_config(cfg: RunConfig, info: tt.DistInfo | None = None) -> None:
-    """Reject bad settings with one ``ValueError`` per argument, naming it and the value.
-
-    ``info`` (the process group, when known) adds the torchrun check.
-    """
-    if cfg.impl not in IMPLS:
-        raise ValueError(f"impl: expected one of {IMPLS}, got {cfg.impl!r}")
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"dtype: expected one of {sorted(DTYPES)}, got {cfg.dtype!r}")
-    if info is not None and info.world > 1 and cfg.impl != "torch":
-        raise ValueError(f"impl: under torchrun (world size {info.world}) only 'torch' runs "
-                         f"distributed, got {cfg.impl!r}")
-    if cfg.amp and cfg.impl == "both":
-        raise ValueError("amp: lockstep (--impl both) compares exact arithmetic; use --impl torch")
-    if cfg.impl == "scratch":
-        for flag in TORCH_ONLY:
-            if getattr(cfg, flag):
-                alternatives = "--impl torch" if flag == "amp" else "--impl torch (or both)"
-                raise ValueError(f"{flag}: a torch option, but --impl scratch runs NumPy only; "
-                                 f"use {alternatives}")
-        if cfg.device not in ("auto", "cpu"):
-            raise ValueError(f"device: --impl scratch runs NumPy on the CPU, got "
-                             f"{cfg.device!r}; use --impl torch (or both) for {cfg.device!r}")
-    if cfg.optimizer not in soptim.OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {sorted(soptim.OPTIMIZERS)}, "
-                         f"got {cfg.optimizer!r}")
-    for name in ("epochs", "batch_size"):
-        value = getattr(cfg, name)
-        if value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise ValueError(f"lr: expected a positive finite number, got {cfg.lr}")
-    for name in ("checkpoint_every", "stop_after", "threads"):
-        value = getattr(cfg, name)
-        if value < 0:
-            raise ValueError(f"{name}: expected a non-negative integer, got {value}")
-    if (cfg.resume or cfg.checkpoint_every or cfg.stop_after) and not cfg.out:
-        raise ValueError("out: checkpoints (--resume, --checkpoint-every, --stop-after) need "
-                         "an output folder")
-
+def current_lr(trainer) -> float:
+    opt = trainer.optimizer
+    return float(opt.param_groups[0]["lr"]) if hasattr(opt, "param_groups") else float(opt.lr)
 
 def max_param_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]), initial=0.0)) for k in a)
@@ -132,25 +101,40 @@ class Run:
         if cfg.threads:
             set_threads(cfg.threads)
         np_dtype, torch_dtype = DTYPES[cfg.dtype]
-        (self.x, self.t), (self.xv, self.tv) = load_dataset(cfg.dataset, cfg.data_dir,
-                                                            flatten=False, dtype=np_dtype)
-        smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed, dtype=np_dtype)
+        (x, t), (self.x_test, self.t_test) = load_dataset(cfg.dataset, cfg.data_dir,
+                                                          flatten=False, dtype=np_dtype)
+        train_idx, val_idx = st.val_split(len(x), cfg.val_fraction, cfg.seed)
+        self.x, self.t, self.x_val, self.t_val = x[train_idx], t[train_idx], x[val_idx], t[val_idx]
+        smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed, dtype=np_dtype,
+                               hidden=cfg.hidden, dropout=cfg.dropout, batchnorm=cfg.batchnorm,
+                               weight_decay=cfg.weight_decay)
         self.trainers: dict = {}
+        self.schedulers: dict = {}
         if cfg.impl in ("scratch", "both"):
             opt = soptim.OPTIMIZERS[cfg.optimizer](lr=cfg.lr)
             self.trainers["scratch"] = st.Trainer(smodel, opt)
+            self.schedulers["scratch"] = make_scheduler(cfg, opt, "scratch")
         if cfg.impl in ("torch", "both"):
             tmodel = tt.model_from_scratch(smodel, device=self.info.device, dtype=torch_dtype)
-            self.trainers["torch"] = tt.TorchTrainer(tmodel, cfg.optimizer, cfg.lr, self.info,
-                                                     amp=cfg.amp, compile=cfg.compile)
+            trainer = tt.TorchTrainer(tmodel, cfg.optimizer, cfg.lr, self.info, amp=cfg.amp,
+                                      compile=cfg.compile, weight_decay=cfg.weight_decay)
+            trainer.scheduler = make_scheduler(cfg, trainer.optimizer, "torch")
+            self.trainers["torch"], self.schedulers["torch"] = trainer, trainer.scheduler
             dev = self.info.device
-            self.x_torch, self.t_torch = to_tensors(self.x, self.t, dev)
-            self.xv_torch, self.tv_torch = to_tensors(self.xv, self.tv, dev)
+            self.data_torch = {name: to_tensors(*pair, dev) for name, pair in (
+                ("train", (self.x, self.t)), ("val", (self.x_val, self.t_val)),
+                ("test", (self.x_test, self.t_test)))}
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.loss_sums = dict.fromkeys(self.trainers, 0.0)
         self.train_time = dict.fromkeys(self.trainers, 0.0)
         self.history: list[dict] = []
         self.drift: list[dict] = []
+        self.best: dict = {"epoch": None, "val_acc": None, "val_loss": None}
+        self.best_weights: dict = {}      # impl -> the best epoch's weights (a copy)
+        self.best_unsaved = False         # best_weights newer than the last checkpoint's
+        self.bad_epochs = 0               # epochs since the best one (early stopping)
+        self.early_stopped = False
+        self.test: dict = {}              # impl -> the test result at the end
         self.ckpt_dir = Path(cfg.out).expanduser() / "checkpoints" if cfg.out else None
         self.resumed_from: str | None = None     # the checkpoint file set, after a resume
         self.run_id = ck.new_run_id()             # a resumed run carries its checkpoint's on
@@ -163,12 +147,23 @@ class Run:
             except ck.CheckpointError as exc:
                 raise ck.CheckpointError(f"out: {exc}") from exc
 
+    @property
+    def reference(self) -> str:
+        """The side whose validation figures take the decisions (best, early stop, plateau)."""
+        return next(iter(self.trainers))
+
     # -------------------------------------------------------------- checkpoints
     def meta(self) -> dict:
+        sched = self.schedulers.get("scratch")
         return {"config": asdict(self.cfg), "epoch": self.epoch,
                 "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
                 "loss_sums": self.loss_sums, "train_time": self.train_time,
-                "history": self.history, "drift": self.drift, "world": self.info.world}
+                "history": self.history, "drift": self.drift, "world": self.info.world,
+                "best": self.best, "bad_epochs": self.bad_epochs,
+                "early_stopped": self.early_stopped,
+                "schedulers": {"scratch": sched.state_dict()} if sched else {},
+                "rng": {"scratch": self.trainers["scratch"].rng_state()}
+                if "scratch" in self.trainers else {}}
 
     def save(self) -> None:
         if "torch" in self.trainers:   # collective: every process joins the sum
@@ -185,7 +180,14 @@ class Run:
         if "torch" in self.trainers:
             state = self.trainers["torch"].state_dict()
             writers["torch.pt"] = lambda tmp: torch.save(state, tmp)
-        ck.save_checkpoint(self.ckpt_dir, f"step{self.global_step:08d}", writers, self.run_id)
+        if self.best_unsaved:
+            for impl, weights in self.best_weights.items():
+                write = (lambda tmp, w=weights: st.write_npz(tmp, w)) if impl == "scratch" \
+                    else (lambda tmp, w=weights: torch.save(w, tmp))
+                writers[BEST[impl]] = write
+        ck.save_checkpoint(self.ckpt_dir, f"step{self.global_step:08d}", writers, self.run_id,
+                           carry=tuple(BEST[impl] for impl in self.trainers))
+        self.best_unsaved = False
 
     def read_meta(self, path: Path) -> dict:
         """A checkpoint's ``meta.json``, checked; ``ck.Incompatible`` if it is not this run's."""
@@ -200,6 +202,11 @@ class Run:
         if diff:
             raise ck.Incompatible(f"resume: settings differ from the checkpoint in "
                                   f"{self.ckpt_dir} (saved, asked): {diff}")
+        if meta["early_stopped"]:
+            raise ck.Incompatible(
+                f"resume: the run in {self.ckpt_dir} stopped early after epoch {meta['epoch']} "
+                f"(no better validation accuracy for {meta['bad_epochs']} epochs); nothing to "
+                f"resume")
         if meta["epoch"] >= self.cfg.epochs:
             raise ck.Incompatible(
                 f"epochs: the checkpoint in {self.ckpt_dir} has already trained "
@@ -214,10 +221,14 @@ class Run:
         if "scratch" in self.trainers:
             check = self.trainers["scratch"].check_state_arrays
             readers["scratch.npz"] = lambda path: check(st.load_npz(path))
+            check_w = self.trainers["scratch"].check_weights
+            readers[BEST["scratch"]] = lambda path: check_w(st.load_npz(path))
         if "torch" in self.trainers:
             readers["torch.pt"] = self.trainers["torch"].read
+            readers[BEST["torch"]] = self.trainers["torch"].read_weights
         try:
-            loaded = ck.load_checkpoint(self.ckpt_dir, readers)
+            loaded = ck.load_checkpoint(self.ckpt_dir, readers,
+                                        optional=tuple(BEST[impl] for impl in self.trainers))
         except ck.Incompatible:
             raise
         except ck.CheckpointError as exc:
@@ -225,10 +236,20 @@ class Run:
         meta = loaded.values["meta.json"]
         if "scratch" in self.trainers:
             self.trainers["scratch"].load_state_arrays(loaded.values["scratch.npz"])
+            if self.schedulers["scratch"] is not None:
+                self.schedulers["scratch"].load_state_dict(meta["schedulers"]["scratch"])
+            self.trainers["scratch"].set_rng_state(meta["rng"]["scratch"])
         if "torch" in self.trainers:
             self.trainers["torch"].load_state_dict(loaded.values["torch.pt"])
+        self.best_weights = {impl: loaded.values[BEST[impl]] for impl in self.trainers
+                             if BEST[impl] in loaded.values}
+        if (meta["best"]["epoch"] is None) != (not self.best_weights):
+            raise ck.CheckpointError(f"resume: {self.ckpt_dir / loaded.stem}.* records best "
+                                     f"epoch {meta['best']['epoch']} but best weights "
+                                     f"{sorted(self.best_weights) or 'none'}")
         self.run_id, self.warnings = loaded.run, loaded.warnings
-        for key in ("epoch", "step_in_epoch", "global_step", "history", "drift"):
+        for key in ("epoch", "step_in_epoch", "global_step", "history", "drift", "best",
+                    "bad_epochs", "early_stopped"):
             setattr(self, key, meta[key])
         self.loss_sums = dict(meta["loss_sums"])
         if not self.info.is_main:
@@ -250,8 +271,8 @@ class Run:
             t0 = time.perf_counter()
             mine = torch.as_tensor(np.array_split(idx, self.info.world)[self.info.rank],
                                    device=self.info.device)
-            share = self.trainers["torch"].step(self.x_torch[mine], self.t_torch[mine],
-                                                 len(idx))
+            x_torch, t_torch = self.data_torch["train"]
+            share = self.trainers["torch"].step(x_torch[mine], t_torch[mine], len(idx))
             losses["torch"] = float(share)   # a sync: keeps the time honest on CUDA
             self.train_time["torch"] += time.perf_counter() - t0
             self.loss_sums["torch"] += losses["torch"]
@@ -262,32 +283,76 @@ class Run:
                                    self.trainers["torch"].params_numpy(),
                                    self.trainers["scratch"].params_numpy())})
 
+    def evaluate(self, impl: str, split: str) -> tuple[float | None, float | None]:
+        """Mean loss and accuracy of ``impl``'s model on ``split`` (None, None: empty split)."""
+        x = {"train": self.x, "val": self.x_val, "test": self.x_test}[split]
+        if len(x) == 0:
+            return None, None
+        if impl == "scratch":
+            t = {"train": self.t, "val": self.t_val, "test": self.t_test}[split]
+            return self.trainers[impl].evaluate(x, t)
+        return self.trainers[impl].evaluate(*self.data_torch[split])
+
     def end_epoch(self, n_steps: int) -> None:
-        for impl, trainer in self.trainers.items():
+        """Records, then (on the reference side's validation figures) the best model,
+        early stopping and the scheduler's step."""
+        for impl in self.trainers:
             total = self.loss_sums[impl]
             if impl == "torch":
                 total = float(tt.all_reduce_sum(torch.tensor(total, dtype=torch.float64,
                                                              device=self.info.device),
                                                 self.info))
-            if impl == "scratch":
-                tr, te = trainer.evaluate(self.x, self.t), trainer.evaluate(self.xv, self.tv)
-            else:
-                tr = trainer.evaluate(self.x_torch, self.t_torch)
-                te = trainer.evaluate(self.xv_torch, self.tv_torch)
+            tr, va = self.evaluate(impl, "train"), self.evaluate(impl, "val")
             self.history.append({"epoch": self.epoch + 1, "impl": impl,
+                                 "lr": current_lr(self.trainers[impl]),
                                  "train_loss": total / n_steps, "train_eval_loss": tr[0],
-                                 "train_acc": tr[1], "test_loss": te[0], "test_acc": te[1],
+                                 "train_acc": tr[1], "val_loss": va[0], "val_acc": va[1],
                                  "train_time_s": self.train_time[impl]})
+        ref = self.history[-len(self.trainers)]
+        if ref["val_acc"] is not None:
+            if self.best["val_acc"] is None or ref["val_acc"] > self.best["val_acc"]:
+                self.best = {"epoch": self.epoch + 1, "val_acc": ref["val_acc"],
+                             "val_loss": ref["val_loss"]}
+                self.best_weights = {impl: tr.weights() for impl, tr in self.trainers.items()}
+                self.best_unsaved, self.bad_epochs = True, 0
+            else:
+                self.bad_epochs += 1
+            patience = self.cfg.early_stop_patience
+            self.early_stopped = bool(patience) and self.bad_epochs >= patience
+        for sched in self.schedulers.values():
+            if sched is None:
+                continue
+            if self.cfg.scheduler == "plateau":
+                sched.step(ref["val_loss"])
+            else:
+                sched.step()
         self.loss_sums = dict.fromkeys(self.trainers, 0.0)
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
 
+    def final_test(self) -> dict:
+        """The test set, once: on the best-by-validation weights (the last without validation)."""
+        for impl, trainer in self.trainers.items():
+            if self.best_weights:
+                trainer.load_weights(self.best_weights[impl])
+            loss, acc = self.evaluate(impl, "test")
+            self.test[impl] = {"weights": "best" if self.best_weights else "last",
+                               "epoch": self.best["epoch"] if self.best_weights else self.epoch,
+                               "val_acc": self.best["val_acc"], "test_loss": loss,
+                               "test_acc": acc}
+        return self.test
+
+    def result(self, stopped: bool) -> dict:
+        return {"history": self.history, "drift": self.drift, "stopped": stopped,
+                "best": self.best, "early_stopped": self.early_stopped, "test": self.test}
+
     def run(self) -> dict:
-        """Train to ``epochs``; returns ``{"history", "drift", "stopped"}``."""
+        """Train to ``epochs`` (or early stop); returns ``result()``: history, drift,
+        whether it stopped (``stop_after``), the best epoch and the test results."""
         cfg = self.cfg
         # bars only on a terminal: in a log, the per-epoch lines say it without frames
         bar_cls = tt.progress_bar() if cfg.progress and self.info.is_main and \
             sys.stderr.isatty() else None
-        while self.epoch < cfg.epochs:
+        while self.epoch < cfg.epochs and not self.early_stopped:
             batches = st.epoch_batches(len(self.x), cfg.batch_size, cfg.seed, self.epoch)
             bar = bar_cls(total=len(batches), initial=self.step_in_epoch,
                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False) \
@@ -301,7 +366,7 @@ class Run:
                     self.save()
                     if bar:
                         bar.close()
-                    return {"history": self.history, "drift": self.drift, "stopped": True}
+                    return self.result(True)
                 if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
                     self.save()
             if bar:
@@ -309,48 +374,11 @@ class Run:
             self.end_epoch(len(batches))
             if self.info.is_main and cfg.progress:
                 print(epoch_line(self.history, len(self.trainers)), flush=True)
+                if self.early_stopped:
+                    print(f"early stop: no better validation accuracy for {self.bad_epochs} "
+                          f"epochs (best {self.best['val_acc']:.4f} at epoch "
+                          f"{self.best['epoch']})", flush=True)
             if self.ckpt_dir is not None:
                 self.save()
-        return {"history": self.history, "drift": self.drift, "stopped": False}
-
-
-EPOCH_LINE_LEGEND = ("each epoch: loss and accuracy on the training and test sets, measured "
-                     "after the epoch; seconds of training in that epoch")
-
-
-def epoch_line(history: list[dict], n_impls: int) -> str:
-    """The last epoch's records of ``history`` (one per implementation) as one line.
-
-    Losses and accuracies are those measured after the epoch (``train_eval_loss``,
-    not the running mean over its steps) and the time is that epoch's, not the total.
-    """
-    records, earlier = history[-n_impls:], history[:-n_impls]
-    parts = []
-    for r in records:
-        before = next((p["train_time_s"] for p in reversed(earlier) if p["impl"] == r["impl"]),
-                      0.0)
-        parts.append(f"{r['impl']}: train loss {r['train_eval_loss']:.4f} acc "
-                     f"{r['train_acc']:.4f}, test loss {r['test_loss']:.4f} acc "
-                     f"{r['test_acc']:.4f}, {r['train_time_s'] - before:.1f}s")
-    return f"epoch {records[0]['epoch']}  " + "  |  ".join(parts)
-
-
-def summary_line(history: list[dict], n_impls: int) -> str:
-    """One closing line: epochs, final test accuracy and total training time per side."""
-    if not history:
-        return "no epoch completed"
-    records = history[-n_impls:]
-    parts = [f"{r['impl']} test acc {r['test_acc']:.4f} (loss {r['test_loss']:.4f}), "
-             f"{r['train_time_s']:.1f}s training in all" for r in records]
-    return f"after epoch {records[0]['epoch']}: " + "; ".join(parts)
-
-
-def drift_report(drift: list[dict]) -> dict:
-    """Largest and final loss / parameter differences of a lockstep run."""
-    if not drift:
-        return {}
-    return {"steps": len(drift),
-            "max_loss_diff": max(d["loss_diff"] for d in drift),
-            "max_param_diff": max(d["param_diff"] for d in drift),
-            "final_loss_diff": drift[-1]["loss_diff"],
-            "final_param_diff": drift[-1]["param_diff"]}
+        self.final_test()
+        return self.result(False)

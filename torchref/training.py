@@ -131,11 +131,21 @@ def model_from_scratch(smodel, device: torch.device | str | None = None,
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """``torch.optim`` optimizer for the course name ``name`` (``torchref.optim.OPTIMIZERS``)."""
+    """``torch.optim`` optimizer for the course name ``name`` (``torchref.optim.OPTIMIZERS``);
+    ``params``: tensors or param groups (``Network.param_groups(weight_decay)``)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
     spec = OPTIMIZERS[name](lr=lr)
     return spec.optimizer_class(params, **spec.optimizer_kwargs())
+
+
+def model_params(model: nn.Module, weight_decay: float = 0.0):
+    """What the optimizer updates: ``model.parameters()``, or with ``weight_decay`` > 0 the
+    course's L2 term as torch.optim's ``weight_decay`` on the weights W only (the gradient
+    ``lambda W`` that ``scratch``'s ``gradient`` adds)."""
+    if weight_decay:
+        return model.param_groups(weight_decay)
+    return model.parameters()
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
@@ -153,7 +163,7 @@ class TorchTrainer:
 
     def __init__(self, model: nn.Module, optimizer: str, lr: float,
                  info: DistInfo | None = None, amp: bool = False,
-                 compile: bool = False) -> None:
+                 compile: bool = False, weight_decay: float = 0.0) -> None:
         self.info = info or DistInfo(device=next(model.parameters()).device)
         self.model = model.to(self.info.device)
         self.net: nn.Module = model
@@ -163,7 +173,8 @@ class TorchTrainer:
             self.net = DistributedDataParallel(model, device_ids=ids)
         if compile:
             self.net = torch.compile(self.net)
-        self.optimizer = make_optimizer(optimizer, self.model.parameters(), lr)
+        self.optimizer = make_optimizer(optimizer, model_params(self.model, weight_decay), lr)
+        self.scheduler = None     # set by the caller (torchref.lockstep); saved with the state
         self.amp = amp
         self.scaler = torch.amp.GradScaler("cuda") if amp and \
             self.info.device.type == "cuda" else None
@@ -179,6 +190,7 @@ class TorchTrainer:
         of the shares over the processes is the global batch's mean loss).
         """
         n_global = len(x) if n_global is None else n_global
+        self.model.train()      # (not self.net: a compiled or DDP wrapper shares the module)
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             logits = self.net(x)
@@ -197,6 +209,7 @@ class TorchTrainer:
     def evaluate(self, x: torch.Tensor, t: torch.Tensor,
                  batch_size: int = 1000) -> tuple[float, float]:
         """Mean loss and accuracy over (x, t) (the whole set, on every process)."""
+        self.model.eval()        # dropout off, batch norm on its running statistics
         loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
         correct = torch.zeros((), dtype=torch.int64, device=x.device)
         for i in range(0, len(x), batch_size):
@@ -211,9 +224,32 @@ class TorchTrainer:
         """Parameters in the course's layout and keys, as NumPy arrays."""
         return {k: v.detach().cpu().numpy() for k, v in self.model.params.items()}
 
+    def weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the model's ``state_dict`` (parameters and buffers): the best model."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def check_weights(self, state: object) -> dict:
+        """``state`` if it has ``weights()``'s keys and shapes, else ``ValueError``."""
+        mine = self.model.state_dict()
+        if not isinstance(state, dict) or set(state) != set(mine) or any(
+                not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape
+                for k, v in mine.items()):
+            raise ValueError(f"weights: expected the tensors {sorted(mine)} of this model")
+        return state
+
+    def load_weights(self, state: dict) -> None:
+        self.model.load_state_dict(self.check_weights(state))
+
+    def read_weights(self, path: str | Path) -> dict:
+        """Weights saved by ``torch.save(weights())``, loaded ``weights_only`` and checked."""
+        return self.check_weights(torch.load(path, map_location=self.info.device,
+                                             weights_only=True))
+
     def state_dict(self) -> dict:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "cpu_rng": torch.get_rng_state()}
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
         if self.info.device.type == "cuda":
@@ -223,6 +259,8 @@ class TorchTrainer:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["cpu_rng"].cpu())
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
@@ -236,7 +274,8 @@ class TorchTrainer:
         """
         if not isinstance(state, dict):
             raise ValueError(f"checkpoint: expected a dict, got {type(state).__name__}")
-        missing = [k for k in ("model", "optimizer", "cpu_rng") if k not in state]
+        needed = ("model", "optimizer", "cpu_rng", *(("scheduler",) if self.scheduler else ()))
+        missing = [k for k in needed if k not in state]
         if missing:
             raise ValueError(f"checkpoint: missing {', '.join(missing)}")
         mine = self.model.state_dict()
