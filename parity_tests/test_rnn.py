@@ -157,7 +157,11 @@ def assert_same_nonfinite(actual: torch.Tensor, expected: np.ndarray, what: str)
     np.testing.assert_array_equal(np.isinf(a) * np.sign(a), np.isinf(expected) *
                                   np.sign(expected), err_msg=f"{what}: +-inf")
     finite = np.isfinite(expected)
-    assert_close(torch.from_numpy(a[finite]), expected[finite], msg=what)
+    # Each entry of a weight gradient is a sum over the N*T steps of backprop through time,
+    # whose rounding is relative to the largest entries of the array, not to the entry itself:
+    # compare at the array's scale (torchref.tolerance, "Recurrent layers over many steps").
+    scale = max(1.0, float(np.abs(expected[finite]).max(initial=0.0)))
+    assert_close(torch.from_numpy(a[finite] / scale), expected[finite] / scale, msg=what)
 
 
 @pytest.mark.parametrize("kind", KINDS)
