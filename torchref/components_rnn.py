@@ -111,7 +111,8 @@ def recurrent_edges(kind: str) -> tuple[Case, ...]:
 
 _scores = np.array([[[-inf, 0.0, 1.0], [0.5, -inf, 0.0], [-inf, 0.5, 0.0], [inf, 0.0, 1.0],
                      [nan, 0.0, 1.0], [-inf, -inf, 0.0]]])
-# -inf at an ignored step, never +inf/NaN: torch's backward gives NaN there (torchref.tolerance)
+# -inf at an ignored step (one finite score in its row), never +inf/NaN: torch's backward
+# gives that step NaN there (torchref.tolerance)
 TIME_TARGETS_EDGES = tuple(
     Case((_scores[:, :3], np.array([[1, 0, ig]])), (ig,)) for ig in (-100, 2)) + tuple(
     Case((_scores, np.array([[1, 0, ig, 2, 1, 2]])), (ig,)) for ig in (-100, 0))
@@ -136,8 +137,8 @@ register(Component("Embedding", semb.Embedding, temb.Embedding, inputs("embeddin
                    native=lambda W, idx: F.embedding(idx, W), params=("W",), grad_args=(),
                    run_scratch=layer_scratch_runner(semb.Embedding, ("W",), None),
                    group="recurrent",      # a repeated index sums a non-finite dout's rows
-                   examples=(Case((np.array([[0, 2, 0], [1, 1, 2]]),), (np.vstack([ROW, ROW[:, ::-1],
-                                                                    np.ones((1, 6))]),),
+                   examples=(Case((np.array([[0, 2, 0], [1, 1, 2]]),),
+                                  (np.vstack([ROW, ROW[:, ::-1], np.ones((1, 6))]),),
                                   dout_edges=True),)))
 register(Component("TimeAffine", stl.TimeAffine, ttl.TimeAffine, inputs("time_affine_case"),
                    native=lambda W, b, xs: F.linear(xs, W.T, b), params=("W", "b"),
