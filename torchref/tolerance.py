@@ -111,13 +111,19 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
   the loss of integer labels (a label picks its log-probability, as
   ``nll_loss``/``cross_entropy``: a -inf logit elsewhere leaves the loss finite,
   while one-hot rows multiply, ``0 * -inf = NaN``, on both sides as in torch),
-  and Momentum/Nesterov at momentum 0 (plain SGD, no ``0 * v``).  Where torch
+  and Momentum/Nesterov at momentum 0 (plain SGD, no ``0 * v``).  The scratch
+  GRU backward sums the two paths of n in ``h = n + z (h_{t-1} - n)`` as written,
+  ``dn = dh - z dh``, as autograd does: an infinite dh gives torch's
+  ``inf - inf = NaN`` (the folded ``dh (1 - z)`` gave inf).  Where torch
   *multiplies* (dropout's mask, leaky_relu's slope, the loss weights alpha and
   1 - alpha times dout), scratch multiplies too.  Every input maker of the
   components table draws +inf/-inf/NaN (``nonfinite=True``, in half of its
   examples; ``torchref.testing._nonfinite``) in the inputs and in the upstream
-  gradient (``Case.dout_edges``), and every component has pinned edges
-  (``strategies.edge_examples``).  Not drawn, because torch's own result is
+  gradient (``Case.dout_edges``), and every component has pinned non-finite
+  edges: ``strategies.edge_examples`` for the built-in rows, ``Component.examples``
+  for the rows of a topical module (``torchref.components_rnn``, ``_cnn``) or a
+  user's; a row without any needs ``skip["nonfinite"]`` with its reason, named
+  here (none so far).  Not drawn, because torch's own result is
   implementation-specific there:
   - a non-finite ``dout`` of a padded Convolution (and non-finite pixels of a
     padded SimpleConvNet, which make that dout non-finite): torch's kernels
@@ -136,6 +142,12 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
     ``inf - inf = NaN``; the answer depends on the order in which the chain rule
     is multiplied out, not on the math.  Non-finite *inputs* of the losses are
     drawn.
+  - a +inf or NaN score, or a row of -inf scores, at an *ignored* step of
+    ``TimeSoftmaxWithLoss``: the loss ignores the step on both sides (nll_loss
+    selects), but torch's backward of that step is log_softmax's
+    ``g - exp(out) sum(g)`` with ``g = 0`` and ``out`` NaN, so NaN, where the
+    folded, masked ``(softmax - t) / n`` gives 0 (what the math says: the loss does
+    not depend on the step).  Non-finite scores at counted steps are drawn.
 * Targets that are not distributions.  ``SoftmaxWithLoss`` and
   ``DistillationLoss`` (and ``distillation_loss``), whose hand-derived backward
   ``softmax - t`` holds only for rows summing to 1, refuse target rows that are
@@ -325,7 +337,7 @@ def first_difference(actual: Any, expected: Any, *, mode: str | None = None) -> 
         return ""
     tol = tolerance(to_tensor(expected).dtype, mode)
     allowed = tol.atol + tol.rtol * e.abs()
-    within = ((a - e).abs() <= allowed) | (a == e)
+    within = ((a - e).abs() <= allowed) | (a == e) | (a.isnan() & e.isnan())
     bad = (~within).nonzero()
     if not len(bad):
         return ""
