@@ -13,10 +13,20 @@ import pytest
 import torch
 from hypothesis import given
 
+import scratch.embedding as semb
 import scratch.layers as sl
 import torchref.tolerance as tolerance
 from torchref.components import COMPONENTS, register
-from torchref.parity import Case, Component, assert_parity, check_case, report_settings, run_parity
+from torchref.components_rnn import layer_scratch_runner
+from torchref.parity import (
+    Case,
+    Component,
+    _dout,
+    assert_parity,
+    check_case,
+    report_settings,
+    run_parity,
+)
 from torchref.testing import strategies as S
 
 CASES = [pytest.param(c, np.dtype(dt), id=f"{name}-{np.dtype(dt).name}")
@@ -122,3 +132,13 @@ def test_assert_parity_for_a_user_function(device: torch.device) -> None:
 def test_assert_parity_needs_a_backward_or_a_skip() -> None:
     with pytest.raises(ValueError, match="backward: tanh is a function"):
         assert_parity(np.tanh, torch.tanh, S.elementwise_case)
+
+
+def test_a_layer_runner_gives_scratch_the_cases_non_finite_upstream_gradient() -> None:
+    """``layer_scratch_runner`` (recurrent rows) passes ``Case.dout_edges`` on, as the
+    generic runner does: both sides see the same non-finite dout."""
+    case = Case((np.array([[0, 1]]),), (np.ones((2, 3)),), dout_edges=True)
+    _, grads = layer_scratch_runner(semb.Embedding, ("W",), None)(case, 1)
+    dout = _dout(np.ones((1, 2, 3)), 1, edges=True)
+    assert not np.isfinite(dout).all()
+    np.testing.assert_array_equal(grads["dW"], dout[0])
