@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from hypothesis import example, given
 from torch import nn
 
+import scratch.distillation as sl
 import scratch.layers as sla
-import scratch.losses as sl
+import torchref.distillation as tl
 import torchref.layers as tla
-import torchref.losses as tl
 from scratch.gradient import numerical_gradient
 from torchref.testing import strategies as S
 from torchref.tolerance import assert_close

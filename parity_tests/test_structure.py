@@ -123,6 +123,9 @@ NOT_MIRRORED = {
     "scratch.data": "data loading: torchref.data wraps the arrays it returns into tensors",
     "scratch.training": "the training loop: torchref.lockstep runs both sides",
     "scratch.init": "torch's side is nn.init (torchref.init.init_weight_, in place)",
+    "scratch.checkpoints": "checkpoint pointer, names and hashes: file handling (stdlib only) "
+                           "that both sides' checkpoints use as it is",
+    "scratch.runlock": "the run folder's lock: file handling (stdlib only) for both sides",
 }
 
 

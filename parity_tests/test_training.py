@@ -120,7 +120,7 @@ def test_script_outputs_and_help(tmp_path, capsys) -> None:
     ({"impl": "scratch", "compile": True}, "^compile: a torch option"),
     ({"impl": "scratch", "deterministic": True}, "^deterministic: a torch option"),
     ({"impl": "scratch", "device": "cuda"}, "^device: --impl scratch runs NumPy on the CPU"),
-    ({"model": "rnn"}, "model: expected one of"),
+    ({"model": "lenet"}, "model: expected one of"),
 ])
 def test_bad_settings_are_errors(changes: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words):
