@@ -34,11 +34,7 @@ CASES = [pytest.param(c, np.dtype(dt), id=f"{name}-{np.dtype(dt).name}")
 
 
 EDGES = S.edge_examples()        # the built-ins' pinned edges; topical modules carry their own
-
-
-def pinned_edges(component: Component) -> tuple[Case, ...]:
-    """The built-in edges of ``component`` (``S.edge_examples``) and its own ``examples``."""
-    return EDGES.get(component.name, ()) + tuple(component.examples)
+pinned_edges = S.pinned_edges    # EDGES.get(name, ()) + component.examples
 
 
 @pytest.mark.parametrize(("component", "dtype"), CASES)
