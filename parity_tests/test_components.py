@@ -11,7 +11,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis.errors import NoSuchExample
 
 import scratch.embedding as semb
 import scratch.layers as sl
@@ -71,6 +72,24 @@ def test_every_component_has_pinned_non_finite_edges() -> None:
                    for e in pinned_edges(c)):
             missing.append(name)
     assert missing == []
+
+
+def test_every_component_draws_non_finite_values() -> None:
+    """Issue 11 item 7: the drawn cases of every row (not only its pinned edges) reach
+    +inf/-inf/NaN in an input or in the upstream gradient, unless ``skip["nonfinite"]``."""
+    quick = settings(max_examples=200, database=None, derandomize=True, phases=[Phase.generate],
+                     suppress_health_check=list(HealthCheck))
+    never = []
+    for name, c in COMPONENTS.items():
+        if "nonfinite" in c.skip:
+            continue
+        try:
+            find(c.strategy(np.float64),
+                 lambda e: e.dout_edges or _non_finite((e.args, e.init, dict(e.kwargs))),
+                 settings=quick)
+        except NoSuchExample:
+            never.append(name)
+    assert never == []
 
 
 def test_every_skip_names_its_reason() -> None:
