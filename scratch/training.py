@@ -26,12 +26,13 @@ import numpy as np
 
 from scratch._atomic import atomic_write
 from scratch.checkpoints import POINTER, read_pointer, save_checkpoint  # noqa: F401 (re-exported)
+from scratch.models_attention import TransformerClassifier
 from scratch.models_seq import LSTMClassifier, check_cell
 
-MODELS = ("mlp", "cnn", "simplecnn", "deepcnn", "lstm", "gru", "rnn")
+MODELS = ("mlp", "cnn", "simplecnn", "deepcnn", "lstm", "gru", "rnn", "transformer")
 # The default hidden width of each model (the course's / the reference text's).
 HIDDEN = {"mlp": 100, "cnn": 128, "simplecnn": 100, "deepcnn": 50, "lstm": 64, "gru": 64,
-          "rnn": 64}
+          "rnn": 64, "transformer": 32}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -66,6 +67,9 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
     run (``--impl both``) could not compare them.
     ``lstm``, ``gru``, ``rnn``: ``scratch.models_seq.LSTMClassifier`` reading each image
     as a sequence of its rows (8 rows of 8 pixels for the digits), ``hidden`` wide.
+    ``transformer``: ``scratch.models_attention.TransformerClassifier``, the rows as tokens
+    embedded in ``hidden`` (= E) features, positional encoding, one post-norm block with 4
+    heads, mean-pooled.
     """
     from scratch import models
     if name not in MODELS:
@@ -85,6 +89,11 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,
     if name in ("lstm", "gru", "rnn"):
         return make_sequence_model(name, input_shape, n_classes, seed=seed, dtype=dtype,
                                    hidden=widths[0])
+    if name == "transformer":
+        return TransformerClassifier(seq_len=int(np.prod(input_shape[:-1])),
+                                     input_dim=int(input_shape[-1]), embed_dim=widths[0],
+                                     num_heads=4, forward_expansion=2, n_classes=n_classes,
+                                     seed=seed, dtype=dtype)
     small = min(input_shape[1:]) < 16
     return models.SimpleConvNet(
         input_dim=tuple(input_shape),

@@ -312,10 +312,41 @@ def rnn_cases(N: int = 32, T: int = 50, D: int = 128, H: int = 128) -> list[Case
     return cases
 
 
+def attention_cases(n: int = 32, t: int = 64, e: int = 128, heads: int = 8) -> list[Case]:
+    """MultiHeadAttention forward+backward (self-attention: dx and every dW, db): the scratch
+    layer vs its mirror on ``nn.MultiheadAttention``, the same weights."""
+    import scratch.attention as sa
+    import torchref.attention as ta
+
+    cases = []
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        w = [(rng.standard_normal((e, e)) / np.sqrt(e)).astype(dtype) for _ in range(4)]
+        b = [np.zeros(e, dtype=dtype) for _ in range(4)]
+        x, dout = (rng.standard_normal((n, t, e)).astype(dtype) for _ in range(2))
+        layer = sa.MultiHeadAttention(*w, *b, heads)
+        module = ta.MultiHeadAttention(*(torch.from_numpy(a) for a in w + b), heads)
+        xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+        def mha_scratch(layer=layer, x=x, dout=dout) -> None:
+            layer.forward(x, x, x)
+            layer.backward(dout)
+
+        def mha_torch(module=module, xt=xt, doutt=doutt) -> None:
+            module.zero_grad(set_to_none=True)
+            xt.grad = None
+            module(xt, xt, xt).backward(doutt)
+
+        cases.append(Case("attention", f"MultiHeadAttention fwd+bwd {n}x{t}x{e}, {heads} heads",
+                          np.dtype(dtype).name, mha_scratch, mha_torch))
+    return cases
+
+
 GROUPS: dict[str, Callable[[], list[Case]]] = {"mlp": mlp_cases, "cnn": cnn_cases,
                                                "conv": conv_cases, "deepcnn": deepcnn_cases,
                                                "gradcheck": gradcheck_cases}
 GROUPS["rnn"] = rnn_cases
+GROUPS["attention"] = attention_cases
 
 
 def machine() -> str:

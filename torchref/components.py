@@ -184,6 +184,6 @@ register(Component("DistillationLoss", sd.DistillationLoss, td.DistillationLoss,
 # ---- the topical tables: each module registers its own rows (keep this file short) ----------
 
 TOPICAL_MODULES = ("torchref.components_training", "torchref.components_rnn",
-                   "torchref.components_cnn")
+                   "torchref.components_cnn", "torchref.components_attention")
 for _module in TOPICAL_MODULES:
     importlib.import_module(_module)

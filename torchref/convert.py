@@ -260,3 +260,120 @@ def specnet_to_scratch(model: torch.nn.Module) -> scratch.convnets.SpecNet:
     for key, value in params.items():
         smodel.params[key][...] = value
     return smodel
+
+
+# ---- attention and the Transformer (torchref.attention, torchref.attention) ----------------
+# Course layout on both sides (W (in, out)); the torchref modules pack and transpose for torch.
+# The native modules are filled here: nn.MultiheadAttention's in_proj_weight (3E, E) stacks
+# Wq^T, Wk^T, Wv^T; nn.TransformerEncoderLayer names its parts self_attn, linear1, linear2,
+# norm1, norm2; the reference text's literal block attention, feed_forward.0/2, norm1, norm2.
+
+def tensors_from_numpy(params: dict[str, np.ndarray], device: torch.device | str | None = None,
+                       dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """Arrays -> tensors, same keys and layout (exact copies unless ``dtype`` is given)."""
+    return {k: torch.from_numpy(np.array(v, copy=True)).to(device=device, dtype=dtype)
+            for k, v in params.items()}
+
+
+def _fill_linear(layer: torch.nn.Linear, W: torch.Tensor, b: torch.Tensor) -> None:
+    if tuple(layer.weight.shape) != tuple(W.T.shape):
+        raise ValueError(f"W: expected shape {tuple(layer.weight.T.shape)}, got {tuple(W.shape)}")
+    with torch.no_grad():
+        layer.weight.copy_(W.T)
+        layer.bias.copy_(b)
+
+
+def fill_native_attention(mha: torch.nn.MultiheadAttention, p: dict[str, torch.Tensor]) -> None:
+    """Copy Wq ... bo (course layout) into an ``nn.MultiheadAttention`` (packed in_proj)."""
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([p["Wq"].T, p["Wk"].T, p["Wv"].T]))
+        mha.in_proj_bias.copy_(torch.cat([p["bq"], p["bk"], p["bv"]]))
+    _fill_linear(mha.out_proj, p["Wo"], p["bo"])
+
+
+def _fill_norm(norm: torch.nn.LayerNorm, gamma: torch.Tensor, beta: torch.Tensor) -> None:
+    with torch.no_grad():
+        norm.weight.copy_(gamma)
+        norm.bias.copy_(beta)
+
+
+def native_attention_parameters(p: dict[str, torch.Tensor], prefix: str
+                                ) -> dict[str, torch.Tensor]:
+    """``nn.MultiheadAttention``'s parameters as differentiable functions of Wq ... bo
+    (for ``torch.func.functional_call``): in_proj packs [Wq^T; Wk^T; Wv^T]."""
+    return {f"{prefix}in_proj_weight": torch.cat([p["Wq"].T, p["Wk"].T, p["Wv"].T]),
+            f"{prefix}in_proj_bias": torch.cat([p["bq"], p["bk"], p["bv"]]),
+            f"{prefix}out_proj.weight": p["Wo"].T, f"{prefix}out_proj.bias": p["bo"]}
+
+
+def encoder_layer_parameters(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``nn.TransformerEncoderLayer``'s parameter names -> the course's tensors (W transposed)."""
+    return {**native_attention_parameters(p, "self_attn."),
+            "linear1.weight": p["W1"].T, "linear1.bias": p["b1"],
+            "linear2.weight": p["W2"].T, "linear2.bias": p["b2"],
+            "norm1.weight": p["gamma1"], "norm1.bias": p["beta1"],
+            "norm2.weight": p["gamma2"], "norm2.bias": p["beta2"]}
+
+
+def reference_block_parameters(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The literal block's parameter names -> the course's tensors (W transposed)."""
+    return {**native_attention_parameters(p, "attention."),
+            "feed_forward.0.weight": p["W1"].T, "feed_forward.0.bias": p["b1"],
+            "feed_forward.2.weight": p["W2"].T, "feed_forward.2.bias": p["b2"],
+            "norm1.weight": p["gamma1"], "norm1.bias": p["beta1"],
+            "norm2.weight": p["gamma2"], "norm2.bias": p["beta2"]}
+
+
+def encoder_layer_from_params(params: dict[str, torch.Tensor], num_heads: int,
+                              eps: float = 1e-5) -> torch.nn.TransformerEncoderLayer:
+    """``nn.TransformerEncoderLayer(norm_first=False, activation="relu", batch_first=True,
+    dropout=0)`` holding a block's course-layout parameters (tensors)."""
+    e, f = params["W1"].shape
+    layer = torch.nn.TransformerEncoderLayer(
+        e, num_heads, dim_feedforward=f, dropout=0.0, activation="relu", layer_norm_eps=eps,
+        batch_first=True, norm_first=False, device=params["W1"].device,
+        dtype=params["W1"].dtype)
+    fill_native_attention(layer.self_attn, params)
+    _fill_linear(layer.linear1, params["W1"], params["b1"])
+    _fill_linear(layer.linear2, params["W2"], params["b2"])
+    _fill_norm(layer.norm1, params["gamma1"], params["beta1"])
+    _fill_norm(layer.norm2, params["gamma2"], params["beta2"])
+    return layer
+
+
+def reference_block_from_params(params: dict[str, torch.Tensor], num_heads: int,
+                                dropout: float = 0.0) -> torch.nn.Module:
+    """The reference text's literal block (``torchref.attention.ReferenceTransformerBlock``)
+    holding a block's course-layout parameters."""
+    from torchref.attention import ReferenceTransformerBlock
+    e, f = params["W1"].shape
+    if f % e:
+        raise ValueError(f"W1: the literal block's hidden width is forward_expansion * E; "
+                         f"got {f} for E = {e}")
+    block = ReferenceTransformerBlock(e, num_heads, dropout, f // e)
+    block.to(device=params["W1"].device, dtype=params["W1"].dtype)
+    fill_native_attention(block.attention, params)
+    _fill_linear(block.feed_forward[0], params["W1"], params["b1"])
+    _fill_linear(block.feed_forward[2], params["W2"], params["b2"])
+    _fill_norm(block.norm1, params["gamma1"], params["beta1"])
+    _fill_norm(block.norm2, params["gamma2"], params["beta2"])
+    return block
+
+
+def load_transformer_classifier(tmodel: torch.nn.Module, model: object) -> torch.nn.Module:
+    """Copy a scratch ``TransformerClassifier``'s weights into ``tmodel`` (built with the same
+    options: ``torchref.models_attention.TransformerClassifier.from_scratch`` does both)."""
+    copy_params(tmodel, model.params)
+    return tmodel
+
+
+def transformer_classifier_to_scratch(model: torch.nn.Module) -> object:
+    """The ``scratch.models_attention.TransformerClassifier`` with the torch one's options,
+    exact weights and dtype."""
+    import scratch.models_attention
+    params = params_to_numpy(model.params)
+    smodel = scratch.models_attention.TransformerClassifier(**model.options(),
+                                                            dtype=params["W_in"].dtype)
+    for key, value in params.items():
+        smodel.params[key][...] = value
+    return smodel

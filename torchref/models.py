@@ -137,5 +137,8 @@ class MLP(Network):
 # The convolutional networks live in torchref.convnet and torchref.convnets; re-exported here.
 from torchref.convnets import CNN, DeepConvNet  # noqa: E402, F401 (re-export)
 
+# The Transformer classifier lives in torchref.models_attention; re-exported for model_from_scratch.
+from torchref.models_attention import TransformerClassifier  # noqa: E402, F401 (re-export)
+
 # The recurrent sequence classifier lives in torchref.models_seq; re-exported here.
 from torchref.models_seq import LSTMClassifier  # noqa: E402, F401 (re-export)

@@ -79,6 +79,34 @@ The measurements behind the rows:
   float32 column a spread (std >= 1/3) and draws constant columns in float64
   only (error ~1e-12 there), and the MLP tests with batch normalization run in
   float64.
+* Layer normalization (and so the Transformer block and classifier), float32,
+  handled by the inputs: torch's CPU kernel normalises in the folded form
+  ``x * rstd - mean * rstd`` (forward and backward), the course as
+  ``(x - mu) / std``; they differ by about ``u |x| / std`` in xn, and the
+  gradients carry that times ``1 / std`` and ``|gamma dout|``, summed over the
+  tokens for dgamma.  Measured: dgamma 7.8e-5 (7.8x the float32 tolerance) for a
+  block whose norm1 input was a constant row (std = sqrt(eps) = 3.2e-3), dx
+  6.1e-5 for D = 1.  ``torchref.testing._strategies_attention`` therefore gives
+  every float32 layer-norm row a spread comparable to its size (grid values,
+  two entries 2 apart, D >= 2) and conditions the float32 block (positive
+  gammas, small sub-layer additions, relu inputs off the kink, first dropout
+  keeping every unit); float64 takes constant rows and D = 1 (error ~1e-13).
+  The whole TransformerClassifier is compared in float64 only (its layer-norm
+  inputs come from its random init: measured 1e-3 relative in dWo, float32,
+  E = 2), as the MLP with batch normalization is.
+* Attention with a non-finite key at a *masked* position: the course replaces
+  masked scores (``np.where(mask, S, -inf)``), torch's math kernel adds a
+  ``-inf`` bias, and ``NaN + -inf`` (from ``inf * 0`` or ``inf - inf`` in
+  ``q k^T``) is NaN, so torch's whole row is NaN where the course's ignores
+  the key.  Pinned in parity_tests/test_attention.py; non-finite values at
+  allowed positions and NaN values anywhere agree element by element.
+* Attention backward at large scores, float32: torch's CPU kernel recomputes
+  the weights as ``exp(S - logsumexp)`` with the logsumexp stored in float32,
+  so at scores of magnitude L they carry ~u L of relative error (measured: a
+  tie at L = 512 gives dv = 0.4999855, not 0.5, 2.9e-5 relative).  The course
+  subtracts the row max, exact there.  float32 cases with scores beyond the
+  overflow of exp therefore have one clear winner per row (weights exactly 0
+  and 1 on both sides); float64 takes ties at |S| = 2304 (error ~3e-13).
 * Adaptive optimizers (AdaGrad, RMSprop, Adam) over many steps:
   their step ``lr * g / (sqrt(h) + eps)`` turns a gradient entry that is 0 up to
   rounding (delta) into a step of up to ``lr * delta / eps``, 3e5 times delta for

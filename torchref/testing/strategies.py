@@ -48,6 +48,11 @@ Non-finite values (``_nonfinite``): the input makers of the table draw +inf, -in
 Deeper CNNs, schedules, the distillation recipe (``_strategies_cnn``)
     ``SPEC_NET_KINDS``, ``spec_net_case``, ``spec_net_parity_case``, ``SCHEDULER_NAMES``,
     ``scheduler_case``, ``distillation_recipe_case``.
+Layer normalization, attention and the Transformer (``_strategies_attention``)
+    ``grid``, ``layernorm_rows``, ``layernorm_case``, ``attention_mask``, ``attention_case``,
+    ``mha_weights``, ``mha_inputs``, ``mha_case``, ``block_params``, ``transformer_block_case``,
+    ``positional_encoding_case``, ``transformer_classifier_case`` (float32 conditioning by
+    construction: see the module's docstring).
 Recurrent layers (``_strategies_rnn``)
     ``lengths``, ``rnn_params``, ``rnn_case``, ``nonfinite_sequence``, ``embedding_case``,
     ``time_affine_case``, ``time_targets_case``, ``clip_grads_case``, ``lstm_classifier_case``.
@@ -77,6 +82,20 @@ from torchref.testing._strategies_arrays import (
     probabilities,
     seeds,
     smooth_batch,
+)
+from torchref.testing._strategies_attention import (
+    attention_case,
+    attention_mask,
+    block_params,
+    grid,
+    layernorm_case,
+    layernorm_rows,
+    mha_case,
+    mha_inputs,
+    mha_weights,
+    positional_encoding_case,
+    transformer_block_case,
+    transformer_classifier_case,
 )
 from torchref.testing._strategies_cases import (
     TEMPERATURE_RANGE,
@@ -150,9 +169,12 @@ __all__ = [
     "affine_case",
     "alphas",
     "arrays",
+    "attention_case",
+    "attention_mask",
     "batch_matrix",
     "batchnorm_case",
     "batchnorm_layer_case",
+    "block_params",
     "case",
     "clip_grads_case",
     "conv_case",
@@ -171,10 +193,13 @@ __all__ = [
     "elementwise_case",
     "embedding_case",
     "floats",
+    "grid",
     "idx_arrays",
     "idx_bytes",
     "image_values",
     "labels_for",
+    "layernorm_case",
+    "layernorm_rows",
     "leaky_relu_case",
     "leaky_relu_function_case",
     "lengths",
@@ -184,6 +209,9 @@ __all__ = [
     "long_run",
     "lstm_classifier_case",
     "maybe_nonfinite",
+    "mha_case",
+    "mha_inputs",
+    "mha_weights",
     "mlp_case",
     "mlp_parity_case",
     "mse_case",
@@ -196,6 +224,7 @@ __all__ = [
     "pinned_edges",
     "pool_case",
     "pooling_case",
+    "positional_encoding_case",
     "probabilities",
     "probabilities_case",
     "regularised_convnet_case",
@@ -212,5 +241,7 @@ __all__ = [
     "temperatures",
     "time_affine_case",
     "time_targets_case",
+    "transformer_block_case",
+    "transformer_classifier_case",
     "window_geometry",
 ]
