@@ -151,7 +151,10 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
   edges: ``strategies.edge_examples`` for the built-in rows, ``Component.examples``
   for the rows of a topical module (``torchref.components_rnn``, ``_cnn``) or a
   user's; a row without any needs ``skip["nonfinite"]`` with its reason, named
-  here (none so far).  Not drawn, because torch's own result is
+  here: ``positional_encoding`` (its inputs are the integer sizes T and E; no
+  float input, no upstream gradient).  The Transformer block's feed-forward
+  relu backward selects as torch's ``threshold_backward`` (0 where the relu
+  output is <= 0, the gradient elsewhere, NaN included).  Not drawn, because torch's own result is
   implementation-specific there:
   - a non-finite ``dout`` of a padded Convolution (and non-finite pixels of a
     padded SimpleConvNet, which make that dout non-finite): torch's kernels
