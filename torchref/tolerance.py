@@ -173,6 +173,16 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
     ``inf - inf = NaN``; the answer depends on the order in which the chain rule
     is multiplied out, not on the math.  Non-finite *inputs* of the losses are
     drawn.
+  - +inf/-inf/NaN in q or k of ``scaled_dot_product_attention`` (and in query or
+    key of ``MultiHeadAttention`` and the Transformer blocks): they can make a row
+    of scores all -inf, for which torch 2.13's ``F.scaled_dot_product_attention``
+    returns 0 (every backend, math included, as for a fully masked row) while the
+    softmax is 0/0 = NaN, which scratch keeps.  Drawn in v / value only; pinned
+    in q and k where no row is all -inf.
+  - a non-finite upstream gradient of ``MultiHeadAttention`` together with drawn
+    inputs: an open divergence, not yet explained (dkey +-inf in torch, NaN in
+    scratch, float32 and float64); the pinned case with finite inputs and a
+    non-finite dout passes.  Not drawn until it is understood.
   - a +inf or NaN score, or a row of -inf scores, at an *ignored* step of
     ``TimeSoftmaxWithLoss``: the loss ignores the step on both sides (nll_loss
     selects), but torch's backward of that step is log_softmax's
