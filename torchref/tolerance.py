@@ -179,10 +179,12 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
     returns 0 (every backend, math included, as for a fully masked row) while the
     softmax is 0/0 = NaN, which scratch keeps.  Drawn in v / value only; pinned
     in q and k where no row is all -inf.
-  - a non-finite upstream gradient of ``MultiHeadAttention`` together with drawn
-    inputs: an open divergence, not yet explained (dkey +-inf in torch, NaN in
-    scratch, float32 and float64); the pinned case with finite inputs and a
-    non-finite dout passes.  Not drawn until it is understood.
+  - a non-finite upstream gradient of ``MultiHeadAttention``: an open
+    divergence, not yet explained (dkey +-inf in torch, NaN in scratch, float32
+    and float64; hypothesis finds it with finite inputs too, e.g. E = 1, Wq = 0,
+    query (0, -1, -1, -1)), probably the order in which the softmax backward is
+    multiplied out; the pinned non-finite dout case passes.  Not drawn until it
+    is understood.
   - a +inf or NaN score, or a row of -inf scores, at an *ignored* step of
     ``TimeSoftmaxWithLoss``: the loss ignores the step on both sides (nll_loss
     selects), but torch's backward of that step is log_softmax's
