@@ -67,12 +67,13 @@ def layernorm_rows(draw: st.DrawFn, dtype: type, max_lead: int = 3,
 def layernorm_case(draw: st.DrawFn, dtype: type, spread: bool | None = None,
                    nonfinite: bool = True) -> object:
     """x (..., D) and init (gamma, beta, eps), |gamma|, |beta| <= 2, eps 1e-5 or drawn;
-    ``nonfinite``: +inf/-inf/NaN in x and in dout in half the examples."""
+    ``nonfinite``: +inf/-inf/NaN in x in half the examples."""
     x = draw(maybe_nonfinite(draw(layernorm_rows(dtype, spread=spread)), nonfinite))
     d = x.shape[-1]
     eps = draw(st.sampled_from([1e-5, 1e-3, 0.1]))
-    return _case(x, init=(draw(arrays(dtype, (d,), 2.0)), draw(arrays(dtype, (d,), 2.0)), eps),
-                 dout_edges=draw(dout_edges(nonfinite)))
+    # no non-finite dout: where the chain is multiplied out decides inf or NaN
+    # (torchref.tolerance); the pinned edges hold one
+    return _case(x, init=(draw(arrays(dtype, (d,), 2.0)), draw(arrays(dtype, (d,), 2.0)), eps))
 
 
 @st.composite
