@@ -179,11 +179,10 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
     returns 0 (every backend, math included, as for a fully masked row) while the
     softmax is 0/0 = NaN, which scratch keeps.  Drawn in v / value only; pinned
     in q and k where no row is all -inf.
-  - a non-finite upstream gradient of ``LayerNormalization`` (drawn inputs):
-    torch's backward subtracts ``mean(g)`` from ``g`` (``inf - inf = NaN``) where
-    the course's folded form can keep -inf (shrunk: float32 rows of zeros, gamma 1,
-    beta 0); the order of the chain rule, as for the losses.  The pinned case
-    with a non-finite dout passes; non-finite x is drawn.
+  - a non-finite upstream gradient of ``LayerNormalization`` (drawn): an open
+    divergence, not yet explained (hypothesis shrinks it to float32 rows of zeros,
+    gamma 1, beta 0: one dx entry -inf in scratch, NaN in torch).  The pinned
+    case with a non-finite dout passes; non-finite x is drawn.
   - a non-finite upstream gradient of ``MultiHeadAttention``: an open
     divergence, not yet explained (dkey +-inf in torch, NaN in scratch, float32
     and float64; hypothesis finds it with finite inputs too, e.g. E = 1, Wq = 0,
