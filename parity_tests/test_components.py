@@ -11,39 +11,92 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis.errors import NoSuchExample
 
+import scratch.embedding as semb
 import scratch.layers as sl
+import torchref.tolerance as tolerance
 from torchref.components import COMPONENTS, register
-from torchref.parity import Case, Component, assert_parity, check_case, report_settings, run_parity
+from torchref.components_rnn import layer_scratch_runner
+from torchref.parity import (
+    Case,
+    Component,
+    _dout,
+    assert_parity,
+    check_case,
+    report_settings,
+    run_parity,
+)
 from torchref.testing import strategies as S
 
 CASES = [pytest.param(c, np.dtype(dt), id=f"{name}-{np.dtype(dt).name}")
          for name, c in COMPONENTS.items() for dt in c.dtypes]
 
 
-EDGES = S.edge_examples()
+EDGES = S.edge_examples()        # the built-ins' pinned edges; topical modules carry their own
+pinned_edges = S.pinned_edges    # EDGES.get(name, ()) + component.examples
 
 
 @pytest.mark.parametrize(("component", "dtype"), CASES)
 def test_component_parity(component: Component, dtype: np.dtype, device: torch.device) -> None:
-    """Drawn cases, after the component's pinned non-finite edges (``S.edge_examples``)."""
-    component = dataclasses.replace(component, examples=EDGES.get(component.name, ()))
+    """Drawn cases, after the component's pinned non-finite edges (``pinned_edges``)."""
+    component = dataclasses.replace(component, examples=pinned_edges(component))
     stats = run_parity(component, device, dtype, raise_on_failure=True)
     assert stats.passed and stats.examples > 0
     for direction, s in stats.directions.items():
         assert s.skipped or s.compared > 0, f"{direction}: nothing was compared"
 
 
+def _non_finite(value: object) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f" and not np.isfinite(value).all()
+    if isinstance(value, dict | tuple | list):
+        items = value.values() if isinstance(value, dict) else value
+        return any(_non_finite(v) for v in items)
+    return False
+
+
 def test_every_component_has_pinned_non_finite_edges() -> None:
-    assert sorted(set(COMPONENTS) - set(EDGES)) == []
+    """Pinned edges from ``S.edge_examples`` (built-ins) or ``Component.examples`` (topical and
+    users' modules), one at least with +inf/-inf/NaN in its inputs or its upstream gradient;
+    or a reasoned ``skip["nonfinite"]``, documented in ``torchref.tolerance``."""
     assert sorted(set(EDGES) - set(COMPONENTS)) == []
+    policy = " ".join(tolerance.__doc__.split())
+    missing = []
+    for name, c in COMPONENTS.items():
+        if "nonfinite" in c.skip:
+            assert name in policy, f"{name}: its non-finite skip is not in the tolerance policy"
+            continue
+        if not any(e.dout_edges or _non_finite((e.args, e.init, e.kwargs))
+                   for e in pinned_edges(c)):
+            missing.append(name)
+    assert missing == []
+
+
+def test_every_component_draws_non_finite_values() -> None:
+    """Issue 11 item 7: the drawn cases of every row (not only its pinned edges) reach
+    +inf/-inf/NaN in an input or in the upstream gradient, unless ``skip["nonfinite"]``."""
+    quick = settings(max_examples=200, database=None, derandomize=True, phases=[Phase.generate],
+                     suppress_health_check=list(HealthCheck))
+    never = []
+    for name, c in COMPONENTS.items():
+        if "nonfinite" in c.skip:
+            continue
+        try:
+            find(c.strategy(np.float64),
+                 lambda e: e.dout_edges or _non_finite((e.args, e.init, dict(e.kwargs))),
+                 settings=quick)
+        except NoSuchExample:
+            never.append(name)
+    assert never == []
 
 
 def test_every_skip_names_its_reason() -> None:
     for c in COMPONENTS.values():
         for direction, reason in c.skip.items():
-            assert direction in ("forward", "backward") and len(reason) > 10, (c.name, direction)
+            assert direction in ("forward", "backward", "nonfinite") and len(reason) > 10, \
+                (c.name, direction)
 
 
 def test_register_rejects_a_duplicate_name() -> None:
@@ -94,3 +147,13 @@ def test_assert_parity_for_a_user_function(device: torch.device) -> None:
 def test_assert_parity_needs_a_backward_or_a_skip() -> None:
     with pytest.raises(ValueError, match="backward: tanh is a function"):
         assert_parity(np.tanh, torch.tanh, S.elementwise_case)
+
+
+def test_a_layer_runner_gives_scratch_the_cases_non_finite_upstream_gradient() -> None:
+    """``layer_scratch_runner`` (recurrent rows) passes ``Case.dout_edges`` on, as the
+    generic runner does: both sides see the same non-finite dout."""
+    case = Case((np.array([[0, 1]]),), (np.ones((2, 3)),), dout_edges=True)
+    _, grads = layer_scratch_runner(semb.Embedding, ("W",), None)(case, 1)
+    dout = _dout(np.ones((1, 2, 3)), 1, edges=True)
+    assert not np.isfinite(dout).all()
+    np.testing.assert_array_equal(grads["dW"], dout[0])

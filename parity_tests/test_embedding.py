@@ -25,7 +25,7 @@ def test_repeated_indices_accumulate() -> None:
     np.testing.assert_array_equal(layer.dW, [[1, 1], [3, 3], [0, 0]])
 
 
-@given(case=S.embedding_case(np.float64), seed=S.seeds)
+@given(case=S.embedding_case(np.float64, nonfinite=False), seed=S.seeds)
 def test_dW_vs_central_differences(case: Case, seed: int) -> None:
     (idx,), (W,) = case.args, case.init
     v = np.random.default_rng(seed).standard_normal((*idx.shape, W.shape[1]))

@@ -60,7 +60,7 @@ def test_layernorm_vs_nn_LayerNorm(dtype: type, data, device: torch.device) -> N
         np.testing.assert_array_equal(out, np.broadcast_to(beta, x.shape))
 
 
-@given(case=S.layernorm_case(np.float64, spread=True), seed=S.seeds)
+@given(case=S.layernorm_case(np.float64, spread=True, nonfinite=False), seed=S.seeds)
 def test_layernorm_backward_vs_central_differences(case, seed: int) -> None:
     """dx, dgamma and dbeta against central differences of sum(out * dout), float64.
     Rows with a spread (std >= 0.57): a constant row has std = sqrt(eps) = 3e-3, on which

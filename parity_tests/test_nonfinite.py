@@ -85,3 +85,48 @@ def test_an_infinite_dout_meets_a_zero_loss_weight_as_in_autograd() -> None:
         torch.tensor(INF, dtype=torch.float64))
     assert_close(st.grad, dx)
     assert np.isnan(dx).all()
+
+
+def test_transformer_block_relu_selects_an_infinite_gradient_like_torch() -> None:
+    """The feed-forward relu's backward selects (``threshold_backward``): an infinite
+    gradient at an off unit gives 0 in dW1/db1, not ``inf * 0 = NaN``."""
+    import scratch.attention as sa
+    import torchref.attention as ta
+    import torchref.convert as tc
+    e = 2
+    rng = np.random.default_rng(0)
+    params = sa.transformer_block_params(e, 1, seed=rng)
+    params["b1"] = np.array([-10.0, 10.0])                   # unit 0 off, unit 1 on
+    x = rng.uniform(-1, 1, (1, 3, e))
+    dout = np.array([[[INF, 1.0], [0.5, -1.0], [1.0, 0.25]]])
+    ours = sa.TransformerBlock({k: v.copy() for k, v in params.items()}, 1, 0.0)
+    ours.forward(x, x, x)
+    ours.backward(dout)
+    theirs = ta.TransformerBlock(tc.tensors_from_numpy(params, "cpu"), 1, 0.0)
+    out = theirs(*(torch.from_numpy(x),) * 3)
+    out.backward(torch.from_numpy(dout))
+    grads = theirs.grads()
+    assert grads["b1"][0] == 0                             # torch: the off unit gets 0
+    assert_close(ours.db1, grads["b1"].numpy())
+    assert_close(ours.dW1, grads["W1"].numpy())
+
+
+def test_transformer_block_relu_passes_the_gradient_at_nan_like_torch() -> None:
+    """At a NaN relu input torch's ``threshold_backward`` (``x <= 0 ? 0 : g``) passes the
+    gradient on (as ``relu_grad``): a NaN token reaches db1, not 0."""
+    import scratch.attention as sa
+    import torchref.attention as ta
+    import torchref.convert as tc
+    rng = np.random.default_rng(1)
+    params = sa.transformer_block_params(2, 1, seed=rng)
+    x = rng.uniform(-1, 1, (1, 3, 2))
+    x[0, 0, 0] = NAN
+    dout = rng.standard_normal((1, 3, 2))
+    ours = sa.TransformerBlock({k: v.copy() for k, v in params.items()}, 1, 0.0)
+    ours.forward(x, x, x)
+    ours.backward(dout)
+    theirs = ta.TransformerBlock(tc.tensors_from_numpy(params, "cpu"), 1, 0.0)
+    theirs(*(torch.from_numpy(x),) * 3).backward(torch.from_numpy(dout))
+    expected = theirs.grads()["b1"].numpy()
+    assert np.isnan(expected).all()
+    assert_close(ours.db1, expected)

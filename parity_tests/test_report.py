@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import scratch.layers as sl
 from torchref import report
@@ -62,3 +63,16 @@ def test_report_arguments(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         report.main(["--examples", "0"])
     assert "--examples: expected a positive integer" in capsys.readouterr().err
+
+
+def test_the_report_checks_every_pinned_edge_as_the_tests_do() -> None:
+    """A pinned edge the drawn cases would not find (a Relu that breaks only at +inf) is a
+    red row: the report runs the built-in edges and the component's own examples first."""
+    class InfRelu(sl.Relu):
+        def forward(self, x, train_flg=False):
+            return np.where(np.isposinf(x), 0.0, super().forward(x)).astype(x.dtype)
+
+    bad = dataclasses.replace(COMPONENTS["Relu"], scratch=InfRelu)
+    rows = report.run_report([bad], [torch.device("cpu")], examples=1)
+    forward = [r for r in rows if r.direction == "forward"]
+    assert forward and all(r.verdict == "FAIL" for r in forward)

@@ -52,6 +52,13 @@ def test_first_difference_names_index_values_and_allowed_error() -> None:
     assert "vs 3.0 (expected)" in msg and "> allowed 3.01e-09" in msg
 
 
+def test_first_difference_skips_nan_positions_on_both_sides() -> None:
+    """NaN on both sides is equal under the policy: the first difference is the -inf."""
+    expected = np.array([np.nan, np.nan, -np.inf])
+    msg = tt.first_difference(np.full(3, np.nan), expected)
+    assert msg.startswith("first differing element at index (2,): nan vs -inf (expected)")
+
+
 def test_a_failure_names_the_shrunk_input_and_the_first_difference() -> None:
     bad = tt.Component("softplus", softplus, lambda x: torch.logaddexp(x, torch.zeros_like(x)),
                        S.elementwise_case, backward=lambda dout, x: -softplus_backward(dout, x))

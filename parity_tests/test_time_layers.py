@@ -18,7 +18,7 @@ from torchref.testing import strategies as S
 from torchref.tolerance import assert_close
 
 
-@given(case=S.time_targets_case(np.float64))
+@given(case=S.time_targets_case(np.float64, nonfinite=False))
 def test_loss_gradient_vs_central_differences(case: Case) -> None:
     (xs, ts), (ignore,) = case.args, case.init
     xs = xs / np.maximum(1.0, np.abs(xs).max() / 10)      # unit scale: h = 1e-6 is resolved
@@ -31,7 +31,7 @@ def test_loss_gradient_vs_central_differences(case: Case) -> None:
               grad).raise_if_failed()
 
 
-@given(case=S.time_affine_case(np.float64))
+@given(case=S.time_affine_case(np.float64, nonfinite=False))
 def test_time_affine_vs_central_differences(case: Case) -> None:
     gradcheck(TimeAffine(*case.init), case.args[0]).raise_if_failed()
 
@@ -80,7 +80,7 @@ def test_time_affine_bad_input_same_message() -> None:
 
 # ---- clip_grads ---------------------------------------------------------------------------
 
-@given(case=S.clip_grads_case(np.float64))
+@given(case=S.clip_grads_case(np.float64, nonfinite=False))
 def test_clip_grads_in_place_like_clip_grad_norm_(case: Case) -> None:
     grads = {str(i): g.copy() for i, g in enumerate(case.args)}
     norm = so.clip_grads(grads, case.kwargs["max_norm"])

@@ -327,7 +327,9 @@ class TransformerBlock:
         p = self.params
         d = self.norm2.backward(self.dropout2.backward(dout))
         self.dW2, self.db2 = _flat(h).T @ _flat(d), d.sum(axis=(0, 1))
-        dh = (d @ p["W2"].T) * (h > 0)
+        # relu' selects as torch's threshold_backward: 0 where h <= 0 (no inf * 0 = NaN),
+        # the gradient itself elsewhere, NaN h included
+        dh = np.where(h <= 0, 0, d @ p["W2"].T)
         self.dW1, self.db1 = _flat(x).T @ _flat(dh), dh.sum(axis=(0, 1))
         dx = d + dh @ p["W1"].T
         d = self.norm1.backward(self.dropout1.backward(dx))

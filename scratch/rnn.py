@@ -274,13 +274,16 @@ def gru_step_backward(dh: np.ndarray, h_prev: np.ndarray, gates: np.ndarray,
                       hn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward of ``gru_step``: returns (dxw, dhw, dh_{t-1} without the Wh path).
 
-        dn = dh (1 - z),  dz = dh (h_{t-1} - n),  dh_{t-1} = dh z  (+ dhw Wh^T, by the caller)
+        dn = dh - z dh,  dz = dh (h_{t-1} - n),  dh_{t-1} = dh z  (+ dhw Wh^T, by the caller)
+
+    (dn is the two paths of n in ``n + z (h_{t-1} - n)``, summed as written, as autograd
+    does: for an infinite dh that is inf - inf = NaN, like torch; ``dh (1 - z)`` would be inf.)
         da_n = dn (1 - n^2);  da_r = da_n h_n r (1 - r);  da_z = dz z (1 - z)
         dxw = [da_r, da_z, da_n],  dhw = [da_r, da_z, da_n r]
     """
     H = h_prev.shape[1]
     r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-    dan = dh * (1.0 - z) * (1.0 - n * n)
+    dan = (dh - z * dh) * (1.0 - n * n)
     dxw = np.empty_like(gates)
     dxw[:, :H] = dan * hn * r * (1.0 - r)
     dxw[:, H:2 * H] = dh * (h_prev - n) * z * (1.0 - z)

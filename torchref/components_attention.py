@@ -71,7 +71,7 @@ def _copy(a: Any) -> Any:
 def _mha_scratch(case: Case, dout_seed: int) -> Sides:
     layer = sa.MultiHeadAttention(*(_copy(a) for a in case.init))
     out = layer.forward(*(_copy(a) for a in case.args))
-    grads = layer.backward(_dout(out, dout_seed))
+    grads = layer.backward(_dout(out, dout_seed, case.dout_edges))
     return {"out": out}, {**dict(zip(("dquery", "dkey", "dvalue"), grads, strict=True)),
                           **{f"d{p}": getattr(layer, f"d{p}") for p in sa.MHA_PARAMS}}
 
@@ -106,7 +106,7 @@ def _block_runners(self_attention: bool) -> tuple[Callable[..., Sides], Callable
         block.dropout1.fixed_mask, block.dropout2.fixed_mask = masks
         *xs, mask = (_copy(a) for a in case.args)
         out = block.forward(*(xs * 3 if self_attention else xs), mask)
-        grads = block.backward(_dout(out, dout_seed))
+        grads = block.backward(_dout(out, dout_seed, case.dout_edges))
         grads = (sum(grads),) if self_attention else grads
         return {"out": out}, {**dict(zip(names, grads, strict=True)),
                               **{f"d{k}": v for k, v in block.grads().items()}}
@@ -121,7 +121,8 @@ def _block_runners(self_attention: bool) -> tuple[Callable[..., Sides], Callable
         mask = None if mask is None else torch.from_numpy(mask).to(device)
         with torch.enable_grad():
             out = block(*(xs * 3 if self_attention else xs), mask, train_flg=True)
-            out.backward(torch.from_numpy(_dout(out.detach().cpu().numpy(), dout_seed)
+            out.backward(torch.from_numpy(_dout(out.detach().cpu().numpy(), dout_seed,
+                                               case.dout_edges)
                                           ).to(device))
         return {"out": out}, {**{n: x.grad for n, x in zip(names, xs, strict=True)},
                               **{f"d{k}": v for k, v in block.grads().items()}}
@@ -163,6 +164,43 @@ def encoder_layer_native(*init_and_args: Any) -> torch.Tensor:
                            {"src_mask": src_mask})
 
 
+# ---- pinned non-finite edges (Component.examples; parity_tests/test_components.py) ---------------
+
+inf, nan = np.inf, np.nan
+_q = np.array([[[inf, 0.5], [0.5, -1.0], [1.0, 0.25]], [[0.5, 1.0], [nan, -0.5], [0.25, 0.5]]])
+_k = np.array([[[0.5, -inf], [1.0, 0.5]], [[0.5, 0.5], [-1.0, 0.25]]])
+_v = np.array([[[1.0, nan], [0.5, -1.0]], [[inf, 0.5], [0.25, 1.0]]])
+_finite = np.array([[[0.5, -0.5], [1.0, 0.25], [-1.0, 0.75]]] * 2)
+_mask = np.array([[True, False], [True, True], [False, True]])
+SDPA_EDGES = (Case((_q, _k, _v, None)), Case((_q, _k, _v, _mask)),
+              Case((_finite, _finite[:, :2], _finite[:, :2], _mask), dout_edges=True))
+_W = np.array([[0.5, -0.25], [0.25, 0.5]])
+_b = np.array([0.1, -0.1])
+MHA_EDGES = tuple(Case(a, (_W, _W.T.copy(), -_W, _W, _b, -_b, _b, _b, h), dout_edges=d)
+                  for a, h, d in (((_q, _k, _v, None), 1, False), ((_q, _q, _q, _mask[:, [0, 0, 1]]
+                                                                     ), 2, False),
+                                  ((_finite, _finite, _finite, None), 2, True)))
+LAYERNORM_EDGES = (
+    Case((np.array([[inf, 0.0, 1.0], [-inf, 1.0, 2.0], [nan, 0.0, 1.0], [0.5, -1.0, 2.0]]),),
+         (np.array([1.0, 0.5, -1.0]), np.array([0.0, 1.0, 0.5]), 1e-5)),
+    Case((np.array([[0.5, 0.0, 1.0], [-1.0, 1.0, 2.0]]),),
+         (np.array([1.0, 0.5, -1.0]), np.array([0.0, 1.0, 0.5]), 1e-5), dout_edges=True))
+
+_g, _z = np.array([1.0, 0.5]), np.array([0.1, -0.2])
+_BLOCK_INIT = (_W, _W.T.copy(), -_W, _W, _b, -_b, _b, _b, _g, _z, _W, np.array([0.5, -0.5]),
+               -_W, _z, _g, _z, 1, 0.0, None, None)
+BLOCK_EDGES = (Case((_q, _k, _v, None), _BLOCK_INIT), Case((_q, _q, _q, _mask[:, [0, 0, 1]]),
+                                                           _BLOCK_INIT),
+               Case((_finite, _finite, _finite, None), _BLOCK_INIT, dout_edges=True))
+SELF_BLOCK_EDGES = (Case((_q, None), _BLOCK_INIT), Case((_q, _mask[:, [0, 0, 1]]), _BLOCK_INIT),
+                    Case((_finite, None), _BLOCK_INIT, dout_edges=True))
+_x = np.linspace(-1.0, 1.0, 12).reshape(2, 1, 3, 2)
+_x[0, 0, 0] = (inf, nan)
+_x[1, 0, 2, 1] = -inf
+CLASSIFIER_EDGES = (Case((_x, np.array([0, 1])), ({"seq_len": 3, "input_dim": 2, "embed_dim": 2,
+                                                  "num_heads": 1, "forward_expansion": 1,
+                                                  "n_classes": 2}, 0)),)
+
 _block_scratch, _block_torch = _block_runners(self_attention=False)
 _self_scratch, _self_torch = _block_runners(self_attention=True)
 _mha_params = tuple(sa.MHA_PARAMS)
@@ -179,31 +217,38 @@ for _c in (
     Component("LayerNormalization", sln.LayerNormalization, tln.LayerNormalization,
               inputs("layernorm_case"), params=("gamma", "beta"),
               native=lambda gamma, beta, eps, x: F.layer_norm(x, gamma.shape, gamma, beta, eps),
-              group="attention"),
+              group="attention", examples=LAYERNORM_EDGES),
     Component("scaled_dot_product_attention", sa.scaled_dot_product_attention,
               ta.scaled_dot_product_attention, inputs("attention_case"), backward=sdpa_vjp,
-              grad_args=(0, 1, 2), native=F.scaled_dot_product_attention, group="attention"),
+              grad_args=(0, 1, 2), native=F.scaled_dot_product_attention, group="attention",
+              examples=SDPA_EDGES),
     Component("MultiHeadAttention", sa.MultiHeadAttention, ta.MultiHeadAttention,
               inputs("mha_case"), params=_mha_params, grad_args=(0, 1, 2), native=mha_native,
-              run_scratch=_mha_scratch, group="attention"),
+              run_scratch=_mha_scratch, group="attention", examples=MHA_EDGES),
     Component("TransformerBlock", str_.TransformerBlock, ttr.TransformerBlock,
               inputs("transformer_block_case"), grad_args=(0, 1, 2), native=literal_block_native,
               params=str_.BLOCK_PARAMS,
-              run_scratch=_block_scratch, run_torch=_block_torch, group="attention"),
+              run_scratch=_block_scratch, run_torch=_block_torch, group="attention",
+              examples=BLOCK_EDGES),
     Component("TransformerBlock(encoder layer)", SelfAttentionBlock, ttr.TransformerBlock,
               inputs("transformer_block_case", self_attention=True, dropout=False),
               native=encoder_layer_native, run_scratch=_self_scratch, run_torch=_self_torch,
               params=str_.BLOCK_PARAMS,
-              group="attention"),
+              group="attention", examples=SELF_BLOCK_EDGES,
+              skip={"nonfinite": "drawn finite (x is also the keys; the layer norms' dout), "
+                                 "pinned non-finite edges only (torchref.tolerance)"}),
     Component("positional_encoding", sa.positional_encoding,
               lambda T, E, dtype: ta.positional_encoding(T, E, TORCH_DTYPES[dtype]),
               inputs("positional_encoding_case"),
-              skip={"backward": "a constant table of (T, E): nothing to differentiate"},
+              skip={"backward": "a constant table of (T, E): nothing to differentiate",
+                    "nonfinite": "its inputs are the integer sizes T and E: no float input, "
+                                 "no upstream gradient (torchref.tolerance)"},
               group="attention"),
     # float64 only: the model's layer norms see inputs computed from its random init, which
     # no input maker can keep spread by construction (torchref.tolerance: layer normalization)
     Component("TransformerClassifier", sma.TransformerClassifier, tma.TransformerClassifier,
               inputs("transformer_classifier_case"), run_scratch=_clf_scratch,
-              run_torch=_clf_torch, dtypes=(np.float64,), group="models"),
+              run_torch=_clf_torch, dtypes=(np.float64,), group="models",
+              examples=CLASSIFIER_EDGES),
 ):
     register(_c)

@@ -51,7 +51,7 @@ def layer_scratch_runner(cls: type, params: tuple[str, ...], input_grad: str | N
     def run(case: Case, dout_seed: int) -> Sides:
         layer, args = cls(*_copies(case.init)), _copies(case.args)
         out = layer.forward(*args, **case.kwargs)
-        dout = _dout(out, dout_seed)
+        dout = _dout(out, dout_seed, case.dout_edges)
         before = dout.copy()
         dx = layer.backward(dout)
         for name, a, b in [("dout", dout, before), *zip(("args",) * len(args), args, case.args,
@@ -85,28 +85,69 @@ def native_recurrent(kind: str) -> Callable[..., torch.Tensor]:
     return native
 
 
+# ---- pinned non-finite edges (Component.examples; parity_tests/test_components.py) ---------------
+
+inf, nan = np.inf, np.nan
+ROW = np.array([[-inf, inf, nan, 0.0, -0.0, 1.5]])
+ELEMENTWISE_EDGES = (Case((ROW,), dout_edges=True), Case((ROW,)))
+
+
+def recurrent_edges(kind: str) -> tuple[Case, ...]:
+    """xs with +-inf/NaN at some steps (finite dout), then finite xs with a non-finite initial
+    state and a non-finite dout: N=2, T=3, D=2, H=2, weights without zeros (no 0 * inf)."""
+    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    Wx = np.linspace(-0.9, 0.8, 2 * G * 2).reshape(2, G * 2)
+    Wh = np.linspace(0.7, -0.6, 2 * G * 2).reshape(2, G * 2)
+    biases = (np.linspace(-0.5, 0.5, G * 2),) * (2 if kind == "GRU" else 1)
+    xs = np.array([[[inf, 0.5], [0.5, -1.0], [1.0, 0.25]], [[nan, 1.0], [0.5, -inf], [0.5, 0.5]]])
+    finite = np.array([[[0.5, -0.5], [1.0, 0.25], [-1.0, 2.0]]] * 2)
+    h0, bad = np.array([[0.5, -0.5], [0.25, 1.0]]), np.array([[inf, 0.5], [-inf, nan]])
+    states = (h0, h0) if kind == "LSTM" else (h0,)
+    bad_states = (bad, np.array([[0.5, -inf], [nan, 1.0]])) if kind == "LSTM" else (bad,)
+    init = (Wx, Wh, *biases)
+    return (Case((xs, *states), init), Case((finite, *bad_states), init, dout_edges=True),
+            Case((finite, *states), init, dout_edges=True))
+
+
+_scores = np.array([[[-inf, 0.0, 1.0], [0.5, -inf, 0.0], [-inf, 0.5, 0.0], [inf, 0.0, 1.0],
+                     [nan, 0.0, 1.0], [-inf, -inf, 0.0]]])
+# -inf at an ignored step (one finite score in its row), never +inf/NaN: torch's backward
+# gives that step NaN there (torchref.tolerance)
+TIME_TARGETS_EDGES = tuple(
+    Case((_scores[:, :3], np.array([[1, 0, ig]])), (ig,)) for ig in (-100, 2)) + tuple(
+    Case((_scores, np.array([[1, 0, ig, 2, 1, 2]])), (ig,)) for ig in (-100, 0))
+
+
 register(Component("tanh", sf.tanh, tf.tanh, inputs("elementwise_case"), native=torch.tanh,
-                   backward=lambda dout, x: dout * sf.tanh_grad(x), group="functions"))
+                   backward=lambda dout, x: dout * sf.tanh_grad(x), group="functions",
+                   examples=ELEMENTWISE_EDGES))
 register(Component("tanh_grad", sf.tanh_grad, tf.tanh_grad, inputs("elementwise_case"),
                    native=lambda x: torch.ops.aten.tanh_backward(torch.ones_like(x), torch.tanh(x)),
-                   skip={"backward": NO_SECOND_ORDER}, group="functions"))
+                   skip={"backward": NO_SECOND_ORDER}, group="functions",
+                   examples=ELEMENTWISE_EDGES))
 
 for _kind, (_s, _t, _native) in KINDS.items():
     register(Component(
         f"Time{_kind}", _s, _t, inputs("rnn_case", kind=_kind), native=native_recurrent(_kind),
         params=PARAMS[_kind], grad_args=tuple(range(1 + len(STATES[_kind]))),
         run_scratch=layer_scratch_runner(_s, PARAMS[_kind], "dxs", STATES[_kind]),
-        group="recurrent"))
+        group="recurrent", examples=recurrent_edges(_kind)))
 
 register(Component("Embedding", semb.Embedding, temb.Embedding, inputs("embedding_case"),
                    native=lambda W, idx: F.embedding(idx, W), params=("W",), grad_args=(),
                    run_scratch=layer_scratch_runner(semb.Embedding, ("W",), None),
-                   group="recurrent"))
+                   group="recurrent",      # a repeated index sums a non-finite dout's rows
+                   examples=(Case((np.array([[0, 2, 0], [1, 1, 2]]),),
+                                  (np.vstack([ROW, ROW[:, ::-1], np.ones((1, 6))]),),
+                                  dout_edges=True),)))
 register(Component("TimeAffine", stl.TimeAffine, ttl.TimeAffine, inputs("time_affine_case"),
                    native=lambda W, b, xs: F.linear(xs, W.T, b), params=("W", "b"),
-                   group="recurrent"))
+                   group="recurrent", examples=(
+                       Case((ROW.reshape(1, 3, 2),), (np.array([[1.0, -0.5], [2.0, 0.5]]),
+                                                      np.array([0.0, 1.0])), dout_edges=True),)))
 register(Component("TimeSoftmaxWithLoss", stl.TimeSoftmaxWithLoss, ttl.TimeSoftmaxWithLoss,
                    inputs("time_targets_case"), group="recurrent",
+                   examples=TIME_TARGETS_EDGES,
                    native=lambda ignore, xs, ts: F.cross_entropy(
                        xs.reshape(-1, xs.shape[-1]), ts.reshape(-1), ignore_index=ignore)))
 
@@ -139,7 +180,9 @@ def clip_grads_native(*grads: torch.Tensor, max_norm: float) -> torch.Tensor:
 
 
 register(Component("clip_grads", clip_grads_scratch, clip_grads_torch, inputs("clip_grads_case"),
-                   native=clip_grads_native, group="optimizers",
+                   native=clip_grads_native, group="optimizers", examples=tuple(
+                       Case((np.array([[1.0, v], [0.5, -2.0]]), np.array([3.0, 0.0])),
+                            kwargs={"max_norm": 1.0}) for v in (inf, -inf, nan)),
                    skip={"backward": "clipping acts on gradients; it is not differentiated"}))
 
 
@@ -154,4 +197,8 @@ _seq_scratch, _seq_torch = model_runners(_seq_classifier, tms.LSTMClassifier)
 for _cell in ("lstm", "gru", "rnn"):
     register(Component(f"LSTMClassifier({_cell})", sms.LSTMClassifier, tms.LSTMClassifier,
                        inputs("lstm_classifier_case", cell=_cell), run_scratch=_seq_scratch,
-                       run_torch=_seq_torch, group="models"))
+                       run_torch=_seq_torch, group="models", examples=(
+                           Case((np.array([[[inf, 0.5], [0.5, 1.0]], [[0.5, -1.0], [nan, 0.0]],
+                                           [[0.5, 1.0], [0.0, 0.5]]]), np.array([0, 1, 1])),
+                                ({"input_size": 2, "hidden_size": 2, "output_size": 2,
+                                  "cell": _cell}, 0)),)))

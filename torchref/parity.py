@@ -65,7 +65,8 @@ class Component:
     ``backward``: for a scratch *function*, its hand-derived vector-Jacobian
     product ``(dout, *args, **kwargs) -> gradient(s)`` of the args in
     ``grad_args``.  ``params``: a layer's parameter names, in the order of its
-    ``init`` args (compared as ``d<name>``).  ``skip``: direction -> reason.
+    ``init`` args (compared as ``d<name>``).  ``skip``: direction -> reason
+    (also ``"nonfinite"`` -> why no non-finite edge is pinned, see ``torchref.tolerance``).
     ``run_scratch(case, dout_seed)`` / ``run_torch(case, device, dout_seed)``
     replace the generic runners for a model (both return ``Sides``).
     ``examples``: cases always checked first (hypothesis's ``@example``: pinned edges).
@@ -364,7 +365,8 @@ def run_parity(c: Component, device: torch.device | str, dtype: Any,
     device = torch.device(device)
     stats = ParityStats(c.name, device.type, _dtype_name(dtype))
     for d, reason in c.skip.items():
-        stats.directions[d].skipped = reason
+        if d in stats.directions:           # (a "nonfinite" skip: no pinned non-finite edges)
+            stats.directions[d].skipped = reason
 
     failing: list[str] = []     # the last failing input: hypothesis replays the shrunk one last
 

@@ -24,7 +24,7 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ import torch
 from scratch._atomic import atomic_write, write_text_atomic
 from torchref.device import available_devices
 from torchref.parity import Component, report_settings, run_parity
+from torchref.testing._nonfinite import pinned_edges
 from torchref.tolerance import POLICY, tf32_enabled, tolerance
 
 
@@ -75,9 +76,10 @@ def run_report(components: Sequence[Component], devices: Sequence[torch.device],
     rows = []
     with tf32_enabled(False):      # float32 is compared in the float32 mode (see the policy)
         for c in progress(components, show_progress):
+            edged = replace(c, examples=pinned_edges(c))     # as parity_tests/test_components
             for device in devices:
                 for dtype in c.dtypes:
-                    stats = run_parity(c, device, dtype, report_settings(examples))
+                    stats = run_parity(edged, device, dtype, report_settings(examples))
                     tol = tolerance(dtype)
                     for direction, s in stats.directions.items():
                         note = s.skipped or (failure_summary(stats.failure, s.failure)

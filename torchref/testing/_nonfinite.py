@@ -112,3 +112,9 @@ def edge_examples() -> dict[str, tuple]:
         steps = np.array([[[inf, 1.0]], [[1.0, -inf]], [[1.0, 1.0]]])
         edges[name] += (Case((np.zeros((1, 2)), steps), ({"lr": 0.1, "momentum": 0.0},)),)
     return edges
+
+
+def pinned_edges(component: object) -> tuple:
+    """Every pinned edge of a row of the table: the built-in ones (``edge_examples``) and its
+    own ``Component.examples`` (a topical module's or a user's row carries them itself)."""
+    return edge_examples().get(component.name, ()) + tuple(component.examples)

@@ -29,6 +29,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from torchref.testing._nonfinite import dout_edges, maybe_nonfinite
 from torchref.testing._strategies_arrays import arrays
 from torchref.testing._strategies_arrays import case as _case
 
@@ -63,11 +64,14 @@ def layernorm_rows(draw: st.DrawFn, dtype: type, max_lead: int = 3,
 
 
 @st.composite
-def layernorm_case(draw: st.DrawFn, dtype: type, spread: bool | None = None) -> object:
-    """x (..., D) and init (gamma, beta, eps), |gamma|, |beta| <= 2, eps 1e-5 or drawn."""
-    x = draw(layernorm_rows(dtype, spread=spread))
+def layernorm_case(draw: st.DrawFn, dtype: type, spread: bool | None = None,
+                   nonfinite: bool = True) -> object:
+    """x (..., D) and init (gamma, beta, eps), |gamma|, |beta| <= 2, eps 1e-5 or drawn;
+    ``nonfinite``: +inf/-inf/NaN in x in half the examples."""
+    x = draw(maybe_nonfinite(draw(layernorm_rows(dtype, spread=spread)), nonfinite))
     d = x.shape[-1]
     eps = draw(st.sampled_from([1e-5, 1e-3, 0.1]))
+    # no non-finite dout: an open divergence (torchref.tolerance); the pinned edges hold one
     return _case(x, init=(draw(arrays(dtype, (d,), 2.0)), draw(arrays(dtype, (d,), 2.0)), eps))
 
 
@@ -90,7 +94,8 @@ def attention_mask(draw: st.DrawFn, shape: tuple[int, ...], single: bool | None 
 
 
 @st.composite
-def attention_case(draw: st.DrawFn, dtype: type, kind: str | None = None) -> object:
+def attention_case(draw: st.DrawFn, dtype: type, kind: str | None = None,
+                   nonfinite: bool = True) -> object:
     """(q, k, v, mask): q (N, [H,] Tq, d), k (N, [H,] Tk, d), v (N, [H,] Tk, dv), mask None,
     (Tq, Tk) or the full (N, [H,] Tq, Tk).  ``kind``: "unit" values in [-2, 2] or "large"
     exact scores up to 2304 (module docstring); drawn when None."""
@@ -119,7 +124,10 @@ def attention_case(draw: st.DrawFn, dtype: type, kind: str | None = None) -> obj
     form = draw(st.sampled_from(["none", "shared", "full"]))
     mask = (None if form == "none" else
             draw(attention_mask((tq, tk) if form == "shared" else (*lead, tq, tk))))
-    return _case(q, k, v, mask)
+    # non-finite v only: +-inf in q or k can make a row of scores all -inf, where torch
+    # returns 0 and the softmax NaN (torchref.tolerance)
+    v = draw(maybe_nonfinite(v, nonfinite))
+    return _case(q, k, v, mask, dout_edges=draw(dout_edges(nonfinite)))
 
 
 @st.composite
@@ -151,13 +159,16 @@ def mha_inputs(draw: st.DrawFn, dtype: type, e: int, self_attention: bool | None
 
 
 @st.composite
-def mha_case(draw: st.DrawFn, dtype: type) -> object:
+def mha_case(draw: st.DrawFn, dtype: type, nonfinite: bool = True) -> object:
     """init (Wq ... bo, num_heads) with E = num_heads * head_dim <= 8, args (query, key, value,
     mask).  Weights in [-0.5, 0.5], inputs in [-1, 1]: scores stay below ~10 (conditioning)."""
     heads, head_dim = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     e = heads * head_dim
     weights = draw(mha_weights(dtype, e))
-    return _case(*draw(mha_inputs(dtype, e)), init=(*weights, heads))
+    query, key, value, mask = draw(mha_inputs(dtype, e))
+    value = draw(maybe_nonfinite(value, nonfinite))     # only value: see attention_case
+    # no non-finite dout: an open divergence of dkey (torchref.tolerance)
+    return _case(query, key, value, mask, init=(*weights, heads))
 
 
 @st.composite
@@ -196,7 +207,8 @@ def block_params(draw: st.DrawFn, dtype: type, e: int, conditioned: bool = False
 
 @st.composite
 def transformer_block_case(draw: st.DrawFn, dtype: type, self_attention: bool = False,
-                           dropout: bool = True, conditioned: bool | None = None) -> object:
+                           dropout: bool = True, conditioned: bool | None = None,
+                           nonfinite: bool = True) -> object:
     """init (the 16 parameters in ``BLOCK_PARAMS`` order, num_heads, dropout ratio, keep-mask 1,
     keep-mask 2), args (query, key, value, mask) or, ``self_attention``, (x, mask).
     E = heads * head_dim >= 2 (layer norm over one feature is the constant beta).  The two
@@ -232,8 +244,10 @@ def transformer_block_case(draw: st.DrawFn, dtype: type, self_attention: bool = 
     if ratio and conditioned:       # a dropped row of x would leave norm2 only the small ff
         masks = (np.ones(query.shape, dtype=bool), masks[1])
     init = (*(params[k] for k in BLOCK_PARAMS), heads, ratio, *masks)
-    if self_attention:
+    # no non-finite dout (the layer norms' open divergence, torchref.tolerance)
+    if self_attention:          # x is the keys too (see attention_case): finite
         return _case(query, mask, init=init)
+    value = draw(maybe_nonfinite(value, nonfinite))
     return _case(query, key, value, mask, init=init)
 
 
@@ -244,7 +258,7 @@ def positional_encoding_case(draw: st.DrawFn, dtype: type) -> object:
 
 
 @st.composite
-def transformer_classifier_case(draw: st.DrawFn, dtype: type) -> object:
+def transformer_classifier_case(draw: st.DrawFn, dtype: type, nonfinite: bool = True) -> object:
     """A small classifier: init (constructor kwargs, seed), args (x (N, 1, T, F), labels)."""
     heads = draw(st.integers(1, 2))
     kwargs = {"seq_len": draw(st.integers(1, 4)), "input_dim": draw(st.integers(1, 4)),
@@ -252,6 +266,7 @@ def transformer_classifier_case(draw: st.DrawFn, dtype: type) -> object:
               "forward_expansion": draw(st.integers(1, 2)), "n_classes": draw(st.integers(2, 4))}
     kwargs["embed_dim"] = max(kwargs["embed_dim"], 2 * heads)
     n = draw(st.integers(1, 4))
-    x = draw(arrays(dtype, (n, 1, kwargs["seq_len"], kwargs["input_dim"]), 1.0))
+    x = draw(maybe_nonfinite(draw(arrays(dtype, (n, 1, kwargs["seq_len"], kwargs["input_dim"]),
+                                         1.0)), nonfinite))
     t = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, kwargs["n_classes"] - 1)))
     return _case(x, t, init=(kwargs, draw(st.integers(0, 2**32 - 1))))

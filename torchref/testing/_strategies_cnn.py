@@ -91,28 +91,38 @@ def scheduler_case(draw: st.DrawFn, name: str | None = None, epochs: int = 100) 
 # ---- input makers of the components table (torchref.components_cnn) --------------------------
 
 @st.composite
-def spec_net_parity_case(draw: st.DrawFn, dtype: type, kind: str = "CNN") -> object:
+def spec_net_parity_case(draw: st.DrawFn, dtype: type, kind: str = "CNN",
+                         nonfinite: bool = True) -> object:
     """A small ``CNN`` / ``DeepConvNet`` without dropout (the harness shares no masks):
-    init (constructor kwargs, seed), args (x, integer labels)."""
+    init (constructor kwargs, seed), args (x with +inf/-inf/NaN pixels in half the examples
+    when ``nonfinite``, integer labels)."""
     from torchref.parity import Case
+    from torchref.testing._nonfinite import maybe_nonfinite
     c = draw(spec_net_case(kind, dtype))
     c["kwargs"]["use_dropout"] = False
-    return Case((c["x"], c["t"]), (c["kwargs"], c["seed"]), {})
+    return Case((draw(maybe_nonfinite(c["x"], nonfinite)), c["t"]),
+                (c["kwargs"], c["seed"]), {})
 
 
 @st.composite
-def distillation_recipe_case(draw: st.DrawFn, dtype: type, layer: bool = False) -> object:
+def distillation_recipe_case(draw: st.DrawFn, dtype: type, layer: bool = False,
+                             nonfinite: bool = True) -> object:
     """(student logits, teacher logits, labels or one-hot rows) and the temperature only:
     the reference text's recipe, ``alpha`` left at its default.  float32 draws T <= 1: above,
     the float32 *total* amplifies the rounding of the KL term by T^2, the divergence
-    documented in ``torchref.tolerance`` (its terms are compared in test_distillation)."""
+    documented in ``torchref.tolerance`` (its terms are compared in test_distillation).
+    ``nonfinite``: +inf/-inf/NaN student logits and +inf/NaN teacher logits (no -inf teacher
+    logit: torch's two KL forms disagree there) in half the examples."""
     from torchref.parity import Case
+    from torchref.testing._nonfinite import maybe_nonfinite
     from torchref.testing._strategies_arrays import onehot
     from torchref.testing._strategies_cases import distillation_case
     s, t, labels, T, _ = draw(distillation_case(dtype, one_dim=None))
     if np.dtype(dtype) == np.float32:
         T = min(T, 1.0)
     target = onehot(labels, s.shape[-1], dtype) if draw(st.booleans()) else labels
-    if layer:
+    s = draw(maybe_nonfinite(s, nonfinite))
+    t = draw(maybe_nonfinite(t, nonfinite, values=(np.inf, np.nan)))
+    if layer:       # a loss: its dout is a finite scalar
         return Case((s, t, target), (T,), {})
     return Case((s, t, target), (), {"temperature": T})

@@ -43,7 +43,8 @@ IDX files
 Non-finite values (``_nonfinite``): the input makers of the table draw +inf, -inf and NaN
     (``nonfinite=True``) where torch defines the result
     ``NONFINITE``, ``maybe_nonfinite``, ``sprinkled``, ``dout_edges``, ``edge_row``,
-    ``edge_examples`` (the pinned edges of every component).
+    ``edge_examples`` (the pinned edges of the built-in rows), ``pinned_edges`` (a row's
+    built-in edges and its own ``Component.examples``).
 Deeper CNNs, schedules, the distillation recipe (``_strategies_cnn``)
     ``SPEC_NET_KINDS``, ``spec_net_case``, ``spec_net_parity_case``, ``SCHEDULER_NAMES``,
     ``scheduler_case``, ``distillation_recipe_case``.
@@ -63,6 +64,7 @@ from torchref.testing._nonfinite import (
     edge_examples,
     edge_row,
     maybe_nonfinite,
+    pinned_edges,
     sprinkled,
 )
 from torchref.testing._strategies_arrays import (
@@ -219,6 +221,7 @@ __all__ = [
     "optimizer_kwargs",
     "optimizer_steps_case",
     "out_size",
+    "pinned_edges",
     "pool_case",
     "pooling_case",
     "positional_encoding_case",
