@@ -105,15 +105,6 @@ class SimpleConvNet(Network):
             grads["gamma2"], grads["beta2"] = bn.dgamma.clone(), bn.dbeta.clone()
         return grads
 
-    @torch.no_grad()
-    def accuracy(self, x: torch.Tensor, t: torch.Tensor, batch_size: int = 1000) -> float:
-        correct = 0
-        for i in range(0, len(x), batch_size):
-            y, tb = self.predict(x[i:i + batch_size]), t[i:i + batch_size]
-            labels = tb.argmax(dim=-1) if tb.shape == y.shape else tb
-            correct += int((y.argmax(dim=-1) == labels).sum())
-        return correct / len(x)
-
     @classmethod
     def from_scratch(cls, model: scratch.convnet.SimpleConvNet,
                      device: torch.device | str | None = None,

@@ -23,7 +23,8 @@ from torchref.layers import Affine
 
 
 class Network(nn.Module):
-    """Base of ``torchref.models.MLP`` and ``torchref.convnet.SimpleConvNet``."""
+    """Base of ``torchref.models.MLP``, ``torchref.convnet.SimpleConvNet`` and the
+    ``torchref.convnets`` networks (``CNN``, ``DeepConvNet``)."""
 
     layers: nn.Sequential
     weight_decay_lambda: float
@@ -78,3 +79,14 @@ class Network(nn.Module):
         with running_stats_kept(self.layers_of(BatchNormalization)):
             return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
                                              self.params, h)
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, t: torch.Tensor, batch_size: int = 1000) -> float:
+        """Fraction of samples whose largest logit (test mode) is the label, in batches of
+        ``batch_size`` (bounded memory for conv nets); t labels or one-hot rows."""
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            y, tb = self.predict(x[i:i + batch_size]), t[i:i + batch_size]
+            labels = tb.argmax(dim=-1) if tb.shape == y.shape else tb
+            correct += int((y.argmax(dim=-1) == labels).sum())
+        return correct / len(x)
