@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from scratch._atomic import write_text_atomic
+from scratch.runlock import usable_file
 from torchref.device import DEFAULT_THREADS, set_threads, threads_line
 
 QUICK = {"repeats": 5, "warmup": 1}   # --quick: these, and no case marked slow
@@ -401,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, defaults[name])
         if getattr(args, name) < low:
             p.error(f"--{name}: expected an integer >= {low}, got {getattr(args, name)}")
+    if args.json:
+        try:
+            usable_file(args.json, "--json")
+        except ValueError as exc:
+            p.error(str(exc))
     limiter = set_threads(args.threads)  # noqa: F841 - keeps the BLAS limit in force
     print(f"# {machine()}, median of {args.repeats}{' (--quick)' if args.quick else ''}")
     print(f"# {threads_line()}")
