@@ -4,7 +4,8 @@
 metrics, plots and ``checkpoints/``): a second process gets ``LockError`` naming
 the folder and the holder (pid, host, start time, command).  While holding it,
 ``clean_stale_tmp`` removes what ``scratch._atomic.atomic_write`` left behind in a
-run that was killed mid-write.
+run that was killed mid-write.  ``usable_folder`` / ``usable_file`` check, before any
+work, that a script's output folder or file can be written (a usage error naming the argument).
 """
 
 from __future__ import annotations
@@ -53,6 +54,38 @@ def clean_stale_tmp(folder: str | Path) -> list[Path]:
     return removed
 
 
+def usable_folder(folder: str | Path, arg: str = "--out") -> Path:
+    """Create ``folder`` (and its parents) for a run's outputs, before any work is done.
+
+    Raises ``ValueError`` naming ``arg`` (the script's argument) when the folder is
+    under a file, is a file, cannot be created or cannot be written; returns it.
+    """
+    folder = Path(folder).expanduser()
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"{arg}: {folder} is not a folder ({blocker} is a file)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{arg}: cannot create the folder {folder} "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{arg}: cannot write in the folder {folder}")
+    return folder
+
+
+def usable_file(path: str | Path, arg: str = "--out") -> Path:
+    """Check, before any work, that the file ``path`` can be written (its folder is created).
+
+    Raises ``ValueError`` naming ``arg`` when ``path`` is a folder or its folder is unusable.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{arg}: {path} is a folder, expected a file path")
+    usable_folder(path.parent, arg)
+    return path
+
+
 class LockError(ValueError):
     """The run folder is held by another run, or cannot be used; the message says which."""
 
@@ -99,15 +132,10 @@ class RunLock:
         """Take the lock or raise ``LockError``; returns a warning if it took over a stale one."""
         if self.fd is not None:
             raise RuntimeError(f"{self.path}: this RunLock is already held")
-        blocker = next((p for p in (self.folder, *self.folder.parents)
-                        if p.exists() and not p.is_dir()), None)
-        if blocker is not None:
-            raise LockError(f"{self.arg}: {self.folder} is not a folder ({blocker} is a file)")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LockError(f"{self.arg}: cannot create the folder {self.folder} "
-                            f"({exc.strerror or exc})") from exc
+            usable_folder(self.folder, self.arg)
+        except ValueError as exc:
+            raise LockError(str(exc)) from None
         try:
             old = self._lock_flock()
         except _NoFlock:

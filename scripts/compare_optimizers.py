@@ -28,6 +28,7 @@ import scratch.models as sm
 import scratch.optim as so
 from scratch._atomic import atomic_write, write_json_atomic
 from scratch.data import load_digits
+from scratch.runlock import usable_folder
 from scratch.training import epoch_batches
 
 
@@ -66,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--hidden: expected positive widths, got {args.hidden}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         p.error(f"--lr: expected a positive finite number, got {args.lr}")
+    try:                             # last: a bad argument above creates no folder
+        usable_folder(args.out, "--out")
+    except ValueError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -190,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
             bar.write(line)
     if bar is not None:
         bar.close()
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "optimizers.json", result)
     plot(result, args.out / "optimizers.png")
     print(f"wrote {args.out / 'optimizers.json'} and {args.out / 'optimizers.png'}")

@@ -17,6 +17,7 @@ Both sides compute with ``--threads`` threads (torch's and NumPy's BLAS, default
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from torchref.device import DEFAULT_THREADS, set_threads, threads_line
@@ -44,8 +45,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="threads for torch and NumPy's BLAS (default %(default)s)")
     p.add_argument("--skip-report", action="store_true", help="only the training part")
     args = p.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
-        p.error("--epochs and --batch-size must be >= 1 and --lr > 0")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')}: expected a positive integer, "
+                    f"got {getattr(args, name)}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        p.error(f"--lr: expected a positive finite number, got {args.lr}")
     if args.threads < 1:
         p.error(f"--threads: expected a positive integer, got {args.threads}")
     limiter = set_threads(args.threads)  # noqa: F841 - keeps the BLAS limit in force

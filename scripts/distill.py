@@ -49,6 +49,7 @@ import scratch.data
 import scratch.optim
 from scratch._atomic import atomic_write
 from scratch.distillation import DistillationLoss
+from scratch.runlock import usable_folder
 from scratch.training import Trainer, epoch_batches, make_model
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -305,6 +306,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.device = resolve_device(args.device)
         except ValueError as exc:
             p.error(str(exc))
+    try:                             # last: a bad argument above creates no folder
+        usable_folder(args.out, "--out")
+    except ValueError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -342,7 +347,6 @@ def main(argv: list[str] | None = None) -> dict:
         "config": config, "n_train": len(x), "n_test": len(xt),
         "seeds": args.seeds, "per_seed": rows, "seconds_per_seed": times, "summary": summary,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "results.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n"))
     title = (f"{args.dataset}, {len(x)} labels, {len(args.seeds)} seeds, {where}: "

@@ -169,8 +169,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="lstm: truncated BPTT, state carried across windows; transformer: "
                    "fixed windows of --bptt characters, no state (default %(default)s)")
     p.add_argument("--impl", choices=["scratch", "torch"], default="scratch")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (torch only; default "
-                   "%(default)s)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                   help="torch only (default %(default)s)")
     p.add_argument("--corpus", default="readme", help="readme, pydoc or a path (default "
                    "%(default)s)")
     p.add_argument("--epochs", type=int, default=5)
@@ -212,6 +212,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--optimizer: expected one of {sorted(OPTIMIZERS)}, got {args.optimizer!r}")
     if args.impl == "scratch" and args.device not in ("auto", "cpu"):
         p.error(f"--device: the scratch implementation runs on the CPU, got {args.device!r}")
+    try:
+        if args.impl == "torch":
+            from torchref.device import resolve_device
+            resolve_device(args.device)
+        from scratch.runlock import usable_folder
+        usable_folder(args.out, "--out")
+    except ValueError as exc:
+        p.error(str(exc) if str(exc).startswith("--") else f"--{exc}")
     return args
 
 
@@ -229,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     index = {c: i for i, c in enumerate(chars)}
     ids = np.array([index[c] for c in text], dtype=np.int64)
     cut = int(0.9 * len(ids))
+    stream = (cut - 1) // args.batch_size      # characters per stream of the training text
+    if args.bptt > stream:
+        print(f"error: --bptt: {args.bptt} characters per window, but each of the "
+              f"{args.batch_size} streams of the training text ({cut:,} characters) has "
+              f"{stream}; use a smaller --bptt or --batch-size", file=sys.stderr)
+        return 2
     train = windows(ids[:cut], args.batch_size, args.bptt)
     valid = windows(ids[cut:], min(args.batch_size, max(1, (len(ids) - cut - 1) // args.bptt)),
                     args.bptt)

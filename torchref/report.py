@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from scratch._atomic import atomic_write, write_text_atomic
+from scratch.runlock import usable_folder
 from torchref.device import available_devices
 from torchref.parity import Component, report_settings, run_parity
 from torchref.testing._nonfinite import pinned_edges
@@ -221,10 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--only: unknown components {unknown}; expected names from "
                      f"{list(COMPONENTS)}")
+    try:
+        usable_folder(args.out, "--out")
+    except ValueError as exc:
+        parser.error(str(exc))
     components = [c for n, c in COMPONENTS.items() if not args.only or n in args.only]
     rows = run_report(components, available_devices(), args.examples, args.progress)
     print(format_table(rows))
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json(rows, args.out / "parity_report.json", args.examples)
     written = [args.out / "parity_report.json"]
     if write_heatmap(rows, args.out / "parity_heatmap.png"):
