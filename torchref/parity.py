@@ -41,9 +41,12 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from torchref.device import available_devices
+from torchref.parity_stats import DIRECTIONS as DIRECTIONS  # re-export
+from torchref.parity_stats import Comparison as Comparison  # re-export
+from torchref.parity_stats import DirectionStats as DirectionStats  # re-export
+from torchref.parity_stats import ParityStats as ParityStats  # re-export
 from torchref.tolerance import assert_close, divergence_notes, first_difference, tolerance
 
-DIRECTIONS = ("forward", "backward")
 Sides = tuple[dict[str, Any], dict[str, Any]]   # (forward outputs, gradients), keyed by name
 
 
@@ -92,70 +95,6 @@ class Component:
         if isinstance(self.inputs, st.SearchStrategy):
             return self.inputs
         return self.inputs(dtype)
-
-
-@dataclass
-class Comparison:
-    """One compared quantity of one example."""
-
-    direction: str
-    quantity: str           # "out", "dx", "dW", ... or "error" when a side raised
-    reference: str          # which torch side: "torchref" or "native"
-    max_abs: float
-    max_rel: float
-    ratio: float            # max |a - e| / (atol + rtol |e|): above 1 fails
-    passed: bool
-    message: str = ""
-
-
-@dataclass
-class DirectionStats:
-    """Everything seen in one direction over the examples of one run."""
-
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    max_ratio: float = 0.0
-    compared: int = 0
-    passed: bool = True
-    failure: str = ""
-    skipped: str = ""
-
-    @property
-    def verdict(self) -> str:
-        if self.skipped:
-            return "skip"
-        return "PASS" if self.passed and self.compared else ("FAIL" if not self.passed else "none")
-
-
-@dataclass
-class ParityStats:
-    """The result of ``run_parity`` for one component, device and dtype."""
-
-    component: str
-    device: str
-    dtype: str
-    examples: int = 0
-    directions: dict[str, DirectionStats] = field(
-        default_factory=lambda: {d: DirectionStats() for d in DIRECTIONS})
-    failure: str = ""       # the shrunk failing example and its message
-
-    @property
-    def passed(self) -> bool:
-        return all(s.passed for s in self.directions.values())
-
-    def record(self, comparisons: Sequence[Comparison]) -> None:
-        """Add one example's comparisons; a direction's ``failure`` is the first failing
-        comparison of the latest failing example (hypothesis replays the shrunk one last)."""
-        self.examples += 1
-        failed: set[str] = set()
-        for c in comparisons:
-            s = self.directions[c.direction]
-            s.compared += 1
-            s.max_abs, s.max_rel = max(s.max_abs, c.max_abs), max(s.max_rel, c.max_rel)
-            s.max_ratio = max(s.max_ratio, c.ratio)
-            if not c.passed and c.direction not in failed:
-                failed.add(c.direction)
-                s.passed, s.failure = False, c.message
 
 
 # ---- running one side ---------------------------------------------------------------------
