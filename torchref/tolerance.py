@@ -185,19 +185,24 @@ Inputs at the edges (decisions; ``parity_tests/test_edges.py``, ``test_nonfinite
     returns 0 (every backend, math included, as for a fully masked row) while the
     softmax is 0/0 = NaN, which scratch keeps.  Drawn in v / value only; pinned
     in q and k where no row is all -inf.
-  - a non-finite upstream gradient of ``LayerNormalization`` (drawn): an open
-    divergence, not yet explained (hypothesis shrinks it to float32 rows of zeros,
-    gamma 1, beta 0: one dx entry -inf in scratch, NaN in torch).  The pinned
+  - a non-finite upstream gradient of ``LayerNormalization``: with an infinite
+    entry in dout the exact gradient ``(dxhat - mean(dxhat) - xhat mean(dxhat
+    xhat)) / sigma`` holds inf - inf, so neither side's IEEE value is defined by
+    the math; which entries come out -inf or NaN depends on the order of
+    evaluation (hypothesis shrinks a difference to float32 rows of zeros, gamma 1,
+    beta 0: one dx entry -inf in scratch, NaN in torch; the exact operation is not
+    yet traced).  The pinned
     case with a non-finite dout passes; non-finite x is drawn.  The same holds for
     the Transformer blocks' dout (their layer norms), so ``TransformerBlock(encoder
     layer)``, whose x is also its keys (see q and k above), draws finite cases
     only (``skip["nonfinite"]``; its pinned non-finite edges run).
-  - a non-finite upstream gradient of ``MultiHeadAttention``: an open
-    divergence, not yet explained (dkey +-inf in torch, NaN in scratch, float32
-    and float64; hypothesis finds it with finite inputs too, e.g. E = 1, Wq = 0,
-    query (0, -1, -1, -1)), probably the order in which the softmax backward is
-    multiplied out; the pinned non-finite dout case passes.  Not drawn until it
-    is understood.
+  - a non-finite upstream gradient of ``MultiHeadAttention``: the softmax
+    backward ``p (dattn - sum(p dattn))`` of an infinite ``dattn = dout v^T``
+    holds inf - inf, and dkey multiplies it by q, where a 0 (Wq = 0) meets inf:
+    the IEEE result depends on the order of evaluation and on whether a matrix
+    product evaluates 0 * inf (dkey +-inf in torch, NaN in scratch, float32 and
+    float64; hypothesis finds E = 1, Wq = 0, query (0, -1, -1, -1)).  The pinned
+    non-finite dout case passes; drawn dout stays finite here.
   - a +inf or NaN score, or a row of -inf scores, at an *ignored* step of
     ``TimeSoftmaxWithLoss``: the loss ignores the step on both sides (nll_loss
     selects), but torch's backward of that step is log_softmax's
