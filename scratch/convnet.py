@@ -29,7 +29,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scratch._arrays import as_onehot
 from scratch._checks import conv_net_args
 from scratch.batchnorm import BatchNormalization
 from scratch.conv import Convolution, Pooling
@@ -131,13 +130,3 @@ class SimpleConvNet(Network):
             bn = self.layers["BatchNorm1"]
             grads["gamma2"], grads["beta2"] = bn.dgamma, bn.dbeta
         return grads
-
-    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
-        """Fraction of images whose largest logit (test mode) is the target class (in batches)."""
-        t = np.asarray(t)
-        correct = 0
-        for i in range(0, len(x), batch_size):
-            y = self.predict(x[i:i + batch_size], train_flg=False)
-            labels = as_onehot(y, t[i:i + batch_size]).argmax(axis=-1)   # validates t
-            correct += int(np.sum(y.argmax(axis=-1) == labels))
-        return correct / len(x)

@@ -37,7 +37,6 @@ from scratch.conv import Convolution, Pooling
 from scratch.dropout import Dropout
 from scratch.init import init_weight
 from scratch.layers import Affine, Relu, SoftmaxWithLoss
-from scratch.losses import as_onehot
 from scratch.network import Network
 
 # A layer spec: (name, kind, options); kind is "conv", "relu", "pool", "dropout" or "fc".
@@ -201,16 +200,6 @@ class SpecNet(Network):
                 grads[opt["W"]] = layer.dW + self.weight_decay_lambda * layer.W
                 grads[opt["b"]] = layer.db
         return {k: grads[k] for k in self.params}
-
-    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
-        """Fraction of images whose largest logit (test mode) is the target class (in batches)."""
-        t = np.asarray(t)
-        correct = 0
-        for i in range(0, len(x), batch_size):
-            y = self.predict(x[i:i + batch_size], train_flg=False)
-            labels = as_onehot(y, t[i:i + batch_size]).argmax(axis=-1)   # validates t
-            correct += int(np.sum(y.argmax(axis=-1) == labels))
-        return correct / len(x)
 
 
 class CNN(SpecNet):

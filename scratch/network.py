@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch._arrays import as_onehot
 from scratch.batchnorm import BatchNormalization, running_stats_kept
 from scratch.dropout import Dropout
 from scratch.gradient import params_numerical_gradient
@@ -79,3 +80,14 @@ class Network:
         with running_stats_kept(self.layers_of(BatchNormalization)):
             return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
                                              self.params, h)
+
+    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
+        """Fraction of samples whose largest logit (test mode) is the target class (in batches of
+        ``batch_size``: bounded memory for conv nets); t labels or one-hot rows."""
+        t = np.asarray(t)
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            y = self.predict(x[i:i + batch_size], train_flg=False)
+            labels = as_onehot(y, t[i:i + batch_size]).argmax(axis=-1)   # validates t
+            correct += int(np.sum(y.argmax(axis=-1) == labels))
+        return correct / len(x)
