@@ -60,15 +60,36 @@ def _check_finite_non_negative(name: str, value: float) -> None:
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
 
 
-class LRScheduler:
-    """Base of the epoch schedulers: ``step()`` sets ``optimizer.lr = get_lr()``."""
+class _Scheduled:
+    """What both kinds of scheduler share: the optimizer, the last lr, a safe state."""
 
-    def __init__(self, optimizer: object, last_epoch: int = -1) -> None:
+    optimizer: object
+    _last_lr: list[float]
+
+    def _set_optimizer(self, optimizer: object) -> None:
         if not hasattr(optimizer, "lr"):
             raise ValueError(f"optimizer: expected a scratch.optim optimizer (with an lr), "
                              f"got {type(optimizer).__name__}")
-        _check_int("last_epoch", last_epoch, -1)
         self.optimizer = optimizer
+
+    def get_last_lr(self) -> list[float]:
+        """The lr set by the last ``step`` (a list of one, as torch's one per param group)."""
+        return self._last_lr
+
+    def state_dict(self) -> dict:
+        """Every attribute but the optimizer (numbers and lists: safe to save)."""
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        vars(self).update(state)
+
+
+class LRScheduler(_Scheduled):
+    """Base of the epoch schedulers: ``step()`` sets ``optimizer.lr = get_lr()``."""
+
+    def __init__(self, optimizer: object, last_epoch: int = -1) -> None:
+        self._set_optimizer(optimizer)
+        _check_int("last_epoch", last_epoch, -1)
         if last_epoch == -1:
             if getattr(optimizer, "initial_lr", None) is None:
                 optimizer.initial_lr = optimizer.lr
@@ -89,17 +110,6 @@ class LRScheduler:
         self.last_epoch += 1
         self.optimizer.lr = self.get_lr()
         self._last_lr = [self.optimizer.lr]
-
-    def get_last_lr(self) -> list[float]:
-        """The lr set by the last ``step`` (a list of one, as torch's one per param group)."""
-        return self._last_lr
-
-    def state_dict(self) -> dict:
-        """Every attribute but the optimizer (numbers and lists: safe to save)."""
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        vars(self).update(state)
 
 
 class StepLR(LRScheduler):
@@ -139,15 +149,13 @@ class CosineAnnealingLR(LRScheduler):
                 * (lr - eta_min) + eta_min)
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_Scheduled):
     """Divide the lr by 1/``factor`` when ``step(metric)`` stops improving (module docstring)."""
 
     def __init__(self, optimizer: object, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8) -> None:
-        if not hasattr(optimizer, "lr"):
-            raise ValueError(f"optimizer: expected a scratch.optim optimizer (with an lr), "
-                             f"got {type(optimizer).__name__}")
+        self._set_optimizer(optimizer)
         if mode not in ("min", "max"):
             raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
@@ -157,7 +165,6 @@ class ReduceLROnPlateau:
         _check_int("cooldown", cooldown, 0)
         for name, value in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)):
             _check_finite_non_negative(name, value)
-        self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode
         self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
@@ -192,15 +199,6 @@ class ReduceLROnPlateau:
                 self.optimizer.lr = new_lr
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [self.optimizer.lr]
-
-    def get_last_lr(self) -> list[float]:
-        return self._last_lr
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        vars(self).update(state)
 
 
 SCHEDULERS: dict[str, type] = {"step": StepLR, "cosine": CosineAnnealingLR,

@@ -76,7 +76,23 @@ class SGD(_Optimizer):
             p -= self.lr * grads[key]
 
 
-class Momentum(_Optimizer):
+class _Velocity(_Optimizer):
+    """Momentum and Nesterov: an lr, a momentum and one velocity per parameter."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        check_positive("lr", lr)
+        check_rate("momentum", momentum)
+        self.lr, self.momentum = lr, momentum
+        self.v: dict[str, np.ndarray] | None = None
+
+    def check(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Validate, then make the velocities (zeros) on the first update."""
+        super().check(params, grads)
+        if self.v is None:
+            self.v = _zeros_like(params)
+
+
+class Momentum(_Velocity):
     """SGD with momentum: a ball rolling down the loss surface.
 
         v <- momentum * v - lr * g          (v starts at 0)
@@ -87,16 +103,8 @@ class Momentum(_Optimizer):
     step as long as lr is constant.
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        check_positive("lr", lr)
-        check_rate("momentum", momentum)
-        self.lr, self.momentum = lr, momentum
-        self.v: dict[str, np.ndarray] | None = None
-
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         self.check(params, grads)
-        if self.v is None:
-            self.v = _zeros_like(params)
         for key, p in params.items():
             # momentum 0 is plain SGD, as in torch (which keeps no buffer then): 0 * v would
             # turn an infinite velocity into NaN
@@ -105,7 +113,7 @@ class Momentum(_Optimizer):
             p += self.v[key]
 
 
-class Nesterov(_Optimizer):
+class Nesterov(_Velocity):
     """Nesterov's accelerated gradient, in the course's form.
 
         W <- W + momentum^2 * v - (1 + momentum) * lr * g
@@ -119,16 +127,8 @@ class Nesterov(_Optimizer):
     ``v = -lr * b``.  Same formula, different bookkeeping.
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        check_positive("lr", lr)
-        check_rate("momentum", momentum)
-        self.lr, self.momentum = lr, momentum
-        self.v: dict[str, np.ndarray] | None = None
-
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         self.check(params, grads)
-        if self.v is None:
-            self.v = _zeros_like(params)
         m = self.momentum
         for key, p in params.items():
             decayed = m * self.v[key] if m else 0.0     # momentum 0: plain SGD (see Momentum)
