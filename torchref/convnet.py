@@ -79,31 +79,14 @@ class SimpleConvNet(Network):
         self.last_layer = SoftmaxWithLoss()
         self.to(device=device)
 
-    @property
-    def params(self) -> dict[str, torch.Tensor]:
-        """W1..W3, b1..b3 (and gamma2, beta2) in the course's layout (views of the parameters)."""
-        out: dict[str, torch.Tensor] = {}
+    def course_layers(self) -> list[tuple[str, nn.Module, tuple[str, ...]]]:
+        """W1..W3, b1..b3 (and gamma2, beta2 after the first Affine with batch norm)."""
+        out: list[tuple[str, nn.Module, tuple[str, ...]]] = []
         for i, name in LAYER_OF.items():
-            layer = self.layers.get_submodule(name)
-            out[f"W{i}"], out[f"b{i}"] = layer.W, layer.b
+            out.append((i, self.layers.get_submodule(name), ("W", "b")))
             if i == "2" and self.use_batchnorm:
-                bn = self.layers.BatchNorm1
-                out["gamma2"], out["beta2"] = bn.gamma, bn.beta
+                out.append((i, self.layers.BatchNorm1, ("gamma", "beta")))
         return out
-
-    def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
-        self.zero_grad(set_to_none=True)
-        with torch.enable_grad():
-            self.loss(x, t, train_flg=True).backward()
-        grads: dict[str, torch.Tensor] = {}
-        for i, name in LAYER_OF.items():
-            layer = self.layers.get_submodule(name)
-            grads[f"W{i}"], grads[f"b{i}"] = layer.dW.clone(), layer.db.clone()
-        if self.use_batchnorm:
-            bn = self.layers.BatchNorm1
-            grads["gamma2"], grads["beta2"] = bn.dgamma.clone(), bn.dbeta.clone()
-        return grads
 
     @classmethod
     def from_scratch(cls, model: scratch.convnet.SimpleConvNet,

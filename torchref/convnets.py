@@ -84,23 +84,9 @@ class SpecNet(Network):
         return {opt["W"][1:]: getattr(self, name) for name, kind, opt in self.spec
                 if kind in ("conv", "fc")}
 
-    @property
-    def params(self) -> dict[str, torch.Tensor]:
-        """W1.., b1.. in the course's layout (views of the parameters), keyed as in scratch."""
-        out: dict[str, torch.Tensor] = {}
-        for i, layer in self.weight_layers().items():
-            out[f"W{i}"], out[f"b{i}"] = layer.W, layer.b
-        return out
-
-    def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
-        self.zero_grad(set_to_none=True)
-        with torch.enable_grad():
-            self.loss(x, t, train_flg=True).backward()
-        grads: dict[str, torch.Tensor] = {}
-        for i, layer in self.weight_layers().items():
-            grads[f"W{i}"], grads[f"b{i}"] = layer.dW.clone(), layer.db.clone()
-        return grads
+    def course_layers(self) -> list[tuple[str, nn.Module, tuple[str, ...]]]:
+        """W1.., b1.. of the conv and fc layers, in order."""
+        return [(i, layer, ("W", "b")) for i, layer in self.weight_layers().items()]
 
     @classmethod
     def from_scratch(cls, model: scratch.convnets.SpecNet,

@@ -93,33 +93,11 @@ class MLP(Network):
     def affines(self) -> list[Affine]:
         return self.layers_of(Affine)
 
-    @property
-    def params(self) -> dict[str, torch.Tensor]:
-        """``W1, b1, ...`` (course layout, views) and ``gamma_i, beta_i``, keyed as in scratch."""
-        out: dict[str, torch.Tensor] = {}
-        for i, layer in enumerate(self.affines, start=1):
-            out[f"W{i}"], out[f"b{i}"] = layer.W, layer.b
-        for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
-            out[f"gamma{i}"], out[f"beta{i}"] = layer.gamma, layer.beta
-        return out
-
-    def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed like ``params``."""
-        self.zero_grad(set_to_none=True)
-        with torch.enable_grad():
-            self.loss(x, t, train_flg=True).backward()
-        grads: dict[str, torch.Tensor] = {}
-        for i, layer in enumerate(self.affines, start=1):
-            grads[f"W{i}"], grads[f"b{i}"] = layer.dW.clone(), layer.db.clone()
-        for i, layer in enumerate(self.layers_of(BatchNormalization), start=1):
-            grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma.clone(), layer.dbeta.clone()
-        return grads
-
-    @torch.no_grad()
-    def accuracy(self, x: torch.Tensor, t: torch.Tensor) -> float:
-        y = self.predict(x, train_flg=False)
-        labels = t.argmax(dim=-1) if t.shape == y.shape else t
-        return float((y.argmax(dim=-1) == labels).double().mean())
+    def course_layers(self) -> list[tuple[str, nn.Module, tuple[str, ...]]]:
+        """``W1, b1, ...`` of the Affine layers, then ``gamma_i, beta_i`` of the batch norms."""
+        return ([(str(i), layer, ("W", "b")) for i, layer in enumerate(self.affines, start=1)]
+                + [(str(i), layer, ("gamma", "beta")) for i, layer
+                   in enumerate(self.layers_of(BatchNormalization), start=1)])
 
     @classmethod
     def from_scratch(cls, model: scratch.models.MLP, device: torch.device | str | None = None,

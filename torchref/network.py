@@ -1,7 +1,8 @@
 """Mirror of ``scratch.network``: what ``MLP`` and ``SimpleConvNet`` share, as an ``nn.Module``.
 
-A subclass sets ``layers`` (an ``nn.Sequential``), ``last_layer``, ``params``
-(course-layout views) and ``weight_decay_lambda``.  The weights ``W_i`` are
+A subclass sets ``layers`` (an ``nn.Sequential``), ``last_layer``,
+``weight_decay_lambda`` and ``course_layers`` (which layer holds W_i, b_i, ...:
+``params`` and ``gradient`` follow from it).  The weights ``W_i`` are
 the ``weight`` of every ``Affine`` and ``Convolution`` layer; the L2 term is in
 the loss, as in the course, and ``param_groups`` gives the torch way instead
 (``torch.optim``'s ``weight_decay`` on the weights only, with
@@ -79,6 +80,26 @@ class Network(nn.Module):
         with running_stats_kept(self.layers_of(BatchNormalization)):
             return params_numerical_gradient(lambda: self.loss(x, t, train_flg=True),
                                              self.params, h)
+
+    def course_layers(self) -> list[tuple[str, nn.Module, tuple[str, ...]]]:
+        """(index, layer, attributes) for every layer holding parameters, in ``params``
+        order: ``("1", affine, ("W", "b"))`` gives W1, b1 (and the gradients dW, db)."""
+        raise NotImplementedError
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """The parameters in the course's layout (views), keyed as in scratch."""
+        return {f"{a}{i}": getattr(layer, a) for i, layer, attrs in self.course_layers()
+                for a in attrs}
+
+    def gradient(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gradients of ``loss(x, t, train_flg=True)`` by autograd, keyed and laid out like
+        ``params`` (each layer's ``dW``, ``db``, ... copied)."""
+        self.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            self.loss(x, t, train_flg=True).backward()
+        return {f"{a}{i}": getattr(layer, "d" + a).clone()
+                for i, layer, attrs in self.course_layers() for a in attrs}
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, t: torch.Tensor, batch_size: int = 1000) -> float:
