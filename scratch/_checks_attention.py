@@ -142,3 +142,15 @@ def check_dropout_ratio(ratio: float) -> None:
     """A drop probability in [0, 1)."""
     if not (isinstance(ratio, int | float) and 0 <= ratio < 1):
         raise ValueError(f"dropout: expected a number in [0, 1), got {ratio!r}")
+
+
+def check_lm_options(vocab_size: int, embed_dim: int, num_heads: int, num_layers: int,
+                     forward_expansion: int, context: int) -> None:
+    """The Transformer language model's sizes: positive ints, num_heads divides embed_dim."""
+    for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
+                        ("num_heads", num_heads), ("num_layers", num_layers),
+                        ("forward_expansion", forward_expansion), ("context", context)):
+        check_positive_int(name, value)
+    if embed_dim % num_heads:
+        raise ValueError(f"num_heads: expected a divisor of embed_dim = {embed_dim}, "
+                         f"got {num_heads}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch._checks_attention import check_positive_int
+from scratch._checks_attention import check_lm_options, check_positive_int
 from scratch.attention import (
     BLOCK_PARAMS,
     TransformerBlock,
@@ -59,13 +59,8 @@ class TransformerLM:
     def __init__(self, vocab_size: int, embed_dim: int = 32, num_heads: int = 4,
                  num_layers: int = 2, forward_expansion: int = 4, context: int = 32,
                  seed: int | None = None, dtype: np.dtype | type = np.float64) -> None:
-        for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
-                            ("num_heads", num_heads), ("num_layers", num_layers),
-                            ("forward_expansion", forward_expansion), ("context", context)):
-            check_positive_int(name, value)
-        if embed_dim % num_heads:
-            raise ValueError(f"num_heads: expected a divisor of embed_dim = {embed_dim}, "
-                             f"got {num_heads}")
+        check_lm_options(vocab_size, embed_dim, num_heads, num_layers, forward_expansion,
+                         context)
         V, E = vocab_size, embed_dim
         self.vocab_size, self.embed_dim, self.num_heads = V, E, num_heads
         self.num_layers, self.forward_expansion, self.context = num_layers, forward_expansion, \

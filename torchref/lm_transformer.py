@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from scratch._checks_attention import check_positive_int
+from scratch._checks_attention import check_lm_options, check_positive_int
 from torchref.attention import (
     TransformerBlock,
     positional_encoding,
@@ -43,13 +43,8 @@ class TransformerLM(nn.Module):
                  dtype: torch.dtype = torch.float64,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
-                            ("num_heads", num_heads), ("num_layers", num_layers),
-                            ("forward_expansion", forward_expansion), ("context", context)):
-            check_positive_int(name, value)
-        if embed_dim % num_heads:
-            raise ValueError(f"num_heads: expected a divisor of embed_dim = {embed_dim}, "
-                             f"got {num_heads}")
+        check_lm_options(vocab_size, embed_dim, num_heads, num_layers, forward_expansion,
+                         context)
         V, E = vocab_size, embed_dim
         self.vocab_size, self.embed_dim, self.num_heads = V, E, num_heads
         self.num_layers, self.forward_expansion, self.context = num_layers, forward_expansion, \
