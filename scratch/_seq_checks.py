@@ -101,3 +101,13 @@ def check_time_targets(xs_shape: Shape, ts: np.ndarray, ignore_index: int) -> No
     lo, hi = (int(counted.min()), int(counted.max())) if counted.size else (0, 0)
     bad = bool(counted.size) and (lo < 0 or hi >= C)
     time_targets(xs_shape, ts.shape, integer, lo, hi, ignore_index, bad)
+
+
+def sequence_view_shape(shape: Shape, input_size: int, name: str = "x") -> tuple[int, int, int]:
+    """(N, T, D) for x of ``shape``: (N, T, D), or (N, ...) with a multiple of D features."""
+    shape = _t(shape)
+    per_sample = int(np.prod(shape[1:])) if len(shape) >= 2 else 0
+    if len(shape) < 2 or per_sample == 0 or per_sample % input_size:
+        raise ValueError(f"{name}: expected (N, T, {input_size}) or (N, ...) with a multiple of "
+                         f"{input_size} features per sample, got {shape}")
+    return shape[0], per_sample // input_size, input_size

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch._seq_checks import sequence_view_shape
 from scratch.gradient import params_numerical_gradient
 from scratch.layers import Affine, SoftmaxWithLoss
 from scratch.losses import as_onehot
@@ -42,12 +43,7 @@ def check_sizes(input_size: int, hidden_size: int, output_size: int) -> None:
 
 def sequence_view(x: np.ndarray, input_size: int, name: str = "x") -> np.ndarray:
     """x (N, T, D), or (N, ...) with a multiple of D features per sample -> (N, T, D)."""
-    shape = tuple(x.shape)
-    per_sample = int(np.prod(shape[1:])) if len(shape) >= 2 else 0
-    if len(shape) < 2 or per_sample == 0 or per_sample % input_size:
-        raise ValueError(f"{name}: expected (N, T, {input_size}) or (N, ...) with a multiple of "
-                         f"{input_size} features per sample, got {shape}")
-    return x.reshape(shape[0], -1, input_size)
+    return x.reshape(sequence_view_shape(tuple(x.shape), input_size, name))
 
 
 class LSTMClassifier:

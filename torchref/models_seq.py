@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import nn
 
+from scratch._seq_checks import sequence_view_shape
 from scratch.models_seq import GATES, check_cell, check_sizes
 from torchref import convert
 from torchref.gradient import params_numerical_gradient
@@ -22,12 +22,7 @@ CELLS = {"lstm": TimeLSTM, "gru": TimeGRU, "rnn": TimeRNN}
 
 def sequence_view(x: torch.Tensor, input_size: int, name: str = "x") -> torch.Tensor:
     """x (N, T, D), or (N, ...) with a multiple of D features per sample -> (N, T, D)."""
-    shape = tuple(x.shape)
-    per_sample = int(np.prod(shape[1:])) if len(shape) >= 2 else 0
-    if len(shape) < 2 or per_sample == 0 or per_sample % input_size:
-        raise ValueError(f"{name}: expected (N, T, {input_size}) or (N, ...) with a multiple of "
-                         f"{input_size} features per sample, got {shape}")
-    return x.reshape(shape[0], -1, input_size)
+    return x.reshape(sequence_view_shape(tuple(x.shape), input_size, name))
 
 
 class LSTMClassifier(nn.Module):
