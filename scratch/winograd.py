@@ -152,13 +152,14 @@ class Winograd3x3:
     def backward(self, dout: np.ndarray, input_grad: bool = True
                  ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         forward_cache(self, "V")
-        (n, c, h, w), (ph, pw), f, dtype = self.x_shape, self.pad, self.U.shape[2], self.V.dtype
+        (n, c, h, w), (ph, pw), f = self.x_shape, self.pad, self.U.shape[2]
+        dtype = np.result_type(dout, self.V)
         oh, ow, th, tw, nc = self._geometry(self.x_shape, f, dtype.itemsize)
         t = th * tw
         check_dout(self, np.shape(dout), (n, f, oh, ow))
         db = dout.sum(axis=(0, 2, 3))
         bb, aa = _BB.astype(dtype), _AA.astype(dtype)
-        ut = self.U.transpose(0, 2, 1)
+        ut = self.U.astype(dtype, copy=False).transpose(0, 2, 1)
         du = np.zeros((16, c, f), dtype)
         dx = np.empty((n, c, h, w), dtype) if input_grad else None
         for n0, n1 in self._chunks(n, nc):
@@ -171,7 +172,7 @@ class Winograd3x3:
                     dy[a, e, :, :rows, :cols] = dout[n0:n1, :, a::2, e::2].transpose(0, 2, 3, 1)
             dm = self.work.get(f"dM{k}", (16, k * t, f), dtype)
             np.matmul(aa.T, dy.reshape(4, k * t * f), out=dm.reshape(16, k * t * f))
-            v = self.V[:, n0 * t:n1 * t]
+            v = self.V[:, n0 * t:n1 * t].astype(dtype, copy=False)
             du += np.matmul(v.transpose(0, 2, 1), dm)                     # dU = V^T dM
             if dx is None:
                 continue
