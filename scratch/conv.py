@@ -240,11 +240,14 @@ class Pooling:
         check_dout(self, np.shape(dout), (n, c, oh, ow))
         dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dout.dtype)
         disjoint = sh >= kh and sw >= kw        # each pixel in at most one window
+        finite = np.isfinite(dout).all()
         for k in range(kh * kw):
             i, j = divmod(k, kw)
             target = dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]   # tap k of every window
             if self.mode == "avg":
                 target += dout / (kh * kw)
+            elif disjoint and finite:    # multiply by the 0/1 mask: about 10x faster than
+                np.multiply(dout, self.arg == k, out=target)   # np.where (see Relu)
             elif disjoint:     # select, not multiply: an infinite dout would give inf * 0 = NaN
                 np.copyto(target, np.where(self.arg == k, dout, 0))
             else:
