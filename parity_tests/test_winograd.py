@@ -85,10 +85,11 @@ def test_winograd_input_grad_false_skips_dx() -> None:
 
 
 @settings(max_examples=10)
-@given(case=S.conv3x3_case(dtype=np.float32, max_n=3, max_c=12))
+@given(case=S.conv3x3_case(max_n=3, max_c=12))
 @example(case=fixed_case((2, 8, 7, 7), 4, (1, 1), np.float32))
+@example(case=fixed_case((2, 9, 4, 5), 3, (0, 2)))
 def test_convolution_auto_path_vs_torch(case: dict) -> None:
-    """The layer picks Winograd for float32 3x3 stride-1 filters on enough channels, im2col
+    """The layer picks Winograd for 3x3 stride-1 filters on enough channels, im2col
     otherwise; either way it agrees with torch, and a second call reuses its buffers."""
     layer = sc.Convolution(case["W"], case["b"], pad=case["pad"])
     c = case["W"].shape[1]
@@ -105,8 +106,11 @@ def test_convolution_winograd_picked_by_dtype_and_shape() -> None:
     W = np.zeros((2, 8, 3, 3), np.float32)
     b = np.zeros(2, np.float32)
     assert sc.Convolution(W, b, pad=1).uses_winograd(x32)
-    assert not sc.Convolution(W.astype(np.float64), b.astype(np.float64)).uses_winograd(
-        x32.astype(np.float64))                                         # float64: im2col
+    assert sc.Convolution(W.astype(np.float64), b.astype(np.float64)).uses_winograd(
+        x32.astype(np.float64))
+    assert not sc.Convolution(W.astype(np.float16), b.astype(np.float16)).uses_winograd(
+        x32.astype(np.float16))                                         # float16: im2col
+    assert not sc.Convolution(W, b).uses_winograd(x32.astype(np.float64))   # mixed dtypes
     assert not sc.Convolution(W, b, stride=2).uses_winograd(x32)       # stride 2
     assert not sc.Convolution(W[:, :4], b).uses_winograd(x32[:, :4])   # too few channels
     layer = sc.Convolution(W, b)

@@ -64,17 +64,17 @@ class Convolution:
     dcol as well as col, about twice col's size (0.9 GB for a float64 batch of
     32 images of 64x56x56 with 64 3x3 filters).
 
-    Winograd: a float32 layer with 3x3 filters, stride 1 (any padding) and at
-    least ``WINOGRAD_MIN_CHANNELS`` input channels runs ``scratch.winograd``'s
-    F(2x2, 3x3) algorithm instead (2.25x fewer multiplies), where it measured
-    faster than im2col (BENCHMARKS.md, "Winograd").  float64 keeps im2col: there
-    Winograd was faster on small images but slower on the 56x56 ones, and every
-    float64 shape already met its goal; few input channels (the first layer of
-    a network, C = 1 or 3) keep im2col too, since Winograd's 16 products with
-    an inner size of C are then too thin for BLAS.  ``algorithm`` ("auto", the
-    default, "im2col" or "winograd"; an attribute, set after construction)
-    forces one path, e.g. to compare them.  Both compute the same convolution;
-    in float32 they round differently (``torchref.tolerance``).
+    Winograd: a float32 or float64 layer with 3x3 filters, stride 1 (any
+    padding) and at least ``WINOGRAD_MIN_CHANNELS`` input channels runs
+    ``scratch.winograd``'s F(2x2, 3x3) algorithm instead (2.25x fewer
+    multiplies): on every such shape measured it was faster than im2col, in
+    both dtypes (BENCHMARKS.md, "Winograd").  With fewer input channels (the
+    first layer of a network, C = 1 or 3; C = 4 measured) im2col stays faster,
+    since Winograd's 16 products then have an inner size of only C, too thin
+    for BLAS; other dtypes (float16) and other filters keep im2col too.
+    ``algorithm`` ("auto", the default, "im2col" or "winograd"; an attribute,
+    set after construction) forces one path, e.g. to compare them.  Both
+    compute the same convolution and round differently (``torchref.tolerance``).
     """
 
     WINOGRAD_MIN_CHANNELS = 8
@@ -107,7 +107,7 @@ class Convolution:
                              f"filters {self.W.shape[2:]} and stride {self.stride}")
         if self.algorithm != "auto":
             return self.algorithm == "winograd"
-        return (fits and x.dtype == np.float32 and self.W.dtype == np.float32
+        return (fits and x.dtype in (np.float32, np.float64) and self.W.dtype == x.dtype
                 and self.W.shape[1] >= self.WINOGRAD_MIN_CHANNELS)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

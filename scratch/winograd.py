@@ -112,40 +112,43 @@ class Winograd3x3:
     def _chunks(self, n: int, nc: int) -> list[tuple[int, int]]:
         return [(n0, min(n, n0 + nc)) for n0 in range(0, n, nc)]
 
+    def _buffers(self, names: str, shapes: dict, chunks: list, dtype: np.dtype) -> dict:
+        """Per chunk size k, the workspace arrays ``names`` of shape ``shapes[name](k)``."""
+        return {k: [self.work.get(f"{name}{k}", shapes[name](k), dtype) for name in names.split()]
+                for k in {n1 - n0 for n0, n1 in chunks}}
+
     def forward(self, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         (n, c, h, w), f, (ph, pw), dtype = x.shape, W.shape[0], self.pad, x.dtype
         oh, ow, th, tw, nc = self._geometry(x.shape, f, dtype.itemsize)
-        t = th * tw
+        t, chunks = th * tw, self._chunks(n, nc)
         self.x_shape = x.shape
         # Zero-padded, channels-last input, big enough for the edge tiles.  The
         # border of a reused buffer is still 0: only the interior is written.
         x_pad = self.work.get("x_pad", (n, 2 * th + 2, 2 * tw + 2, c), dtype, fill=0)
         x_pad[:, ph:ph + h, pw:pw + w] = x.transpose(0, 2, 3, 1)
+        # tiles[i, j] (N, TH, TW, C): entry (i, j) of every 4x4 tile, tiles 2 apart.
+        sn, sh, sw, sc = x_pad.strides
+        tiles = np.lib.stride_tricks.as_strided(
+            x_pad, (4, 4, n, th, tw, c), (sh, sw, sn, 2 * sh, 2 * sw, sc), writeable=False)
         self.U = winograd_filter(W.astype(dtype, copy=False))            # U = G g G^T
         self.V = self.work.get("V", (16, n * t, c), dtype)
+        y = self.work.get("Y", (2, 2, n, th, tw, f), dtype)
+        bufs = self._buffers("d M", {"d": lambda k: (4, 4, k, th, tw, c),
+                                     "M": lambda k: (16, k * t, f)}, chunks, dtype)
         bb, aa = _BB.astype(dtype), _AA.astype(dtype)
-        out = np.empty((n, f, oh, ow), dtype)
-        for n0, n1 in self._chunks(n, nc):
-            k = n1 - n0
-            # d[i, j] (k, TH, TW, C): entry (i, j) of every 4x4 tile, tiles 2 apart.
-            sn, sh, sw, sc = x_pad.strides
-            view = np.lib.stride_tricks.as_strided(
-                x_pad[n0:n1], (4, 4, k, th, tw, c), (sh, sw, sn, 2 * sh, 2 * sw, sc),
-                writeable=False)
-            d = self.work.get(f"d{k}", (16, k * t * c), dtype)
-            np.copyto(d.reshape(view.shape), view)
-            v = self.work.get(f"v{k}", (16, k * t, c), dtype)
-            np.matmul(bb, d, out=v.reshape(16, k * t * c))                # V = B^T d B
-            self.V[:, n0 * t:n1 * t] = v
-            m = self.work.get(f"M{k}", (16, k * t, f), dtype)
+        for n0, n1 in chunks:           # a few images at a time: d, V, M stay in cache
+            (d, m), k = bufs[n1 - n0], n1 - n0
+            np.copyto(d, tiles[:, :, n0:n1])
+            v = self.V[:, n0 * t:n1 * t]
+            np.matmul(bb, d.reshape(16, k * t * c), out=v.reshape(16, k * t * c))  # B^T d B
             np.matmul(v, self.U, out=m)                                   # 16 products
-            y = self.work.get(f"Y{k}", (4, k * t * f), dtype)
-            np.matmul(aa, m.reshape(16, k * t * f), out=y)               # Y = A^T M A
-            y = y.reshape(2, 2, k, th, tw, f)
-            for a in range(2):          # output row 2r + a, column 2s + e of tile (r, s)
-                for e in range(2):
-                    rows, cols = (oh - a + 1) // 2, (ow - e + 1) // 2    # edge tiles cropped
-                    out[n0:n1, :, a::2, e::2] = y[a, e, :, :rows, :cols].transpose(0, 3, 1, 2)
+            np.matmul(aa, m.reshape(16, k * t * f),                       # Y = A^T M A
+                      out=y[:, :, n0:n1].reshape(4, k * t * f))
+        out = np.empty((n, f, oh, ow), dtype)
+        for a in range(2):              # output row 2r + a, column 2s + e of tile (r, s)
+            for e in range(2):
+                rows, cols = (oh - a + 1) // 2, (ow - e + 1) // 2        # edge tiles cropped
+                out[:, :, a::2, e::2] = y[a, e, :, :rows, :cols].transpose(0, 3, 1, 2)
         out += b.reshape(f, 1, 1)
         return out
 
@@ -155,43 +158,45 @@ class Winograd3x3:
         (n, c, h, w), (ph, pw), f = self.x_shape, self.pad, self.U.shape[2]
         dtype = np.result_type(dout, self.V)
         oh, ow, th, tw, nc = self._geometry(self.x_shape, f, dtype.itemsize)
-        t = th * tw
+        t, chunks = th * tw, self._chunks(n, nc)
         check_dout(self, np.shape(dout), (n, f, oh, ow))
         db = dout.sum(axis=(0, 2, 3))
+        # dY as 2x2 tiles (2, 2, N, TH, TW, F); the cropped part of edge tiles stays 0.
+        dy = self.work.get("dY", (2, 2, n, th, tw, f), dtype, fill=0)
+        for a in range(2):
+            for e in range(2):
+                rows, cols = (oh - a + 1) // 2, (ow - e + 1) // 2
+                dy[a, e, :, :rows, :cols] = dout[:, :, a::2, e::2].transpose(0, 2, 3, 1)
+        # dx, padded, as 2x2 pixel blocks: (N, TH + 1, 2, TW + 1, 2, C).
+        dxp = self.work.get("dx_pad", (n, th + 1, 2, tw + 1, 2, c), dtype) if input_grad else None
+        if dxp is not None:
+            dxp[:, th] = 0
+            dxp[:, :, :, tw] = 0
+        bufs = self._buffers("dM dV dd", {"dM": lambda k: (16, k * t, f),
+                                          "dV": lambda k: (16, k * t, c),
+                                          "dd": lambda k: (4, 4, k, th, tw, c)}, chunks, dtype)
         bb, aa = _BB.astype(dtype), _AA.astype(dtype)
         ut = self.U.astype(dtype, copy=False).transpose(0, 2, 1)
         du = np.zeros((16, c, f), dtype)
-        dx = np.empty((n, c, h, w), dtype) if input_grad else None
-        for n0, n1 in self._chunks(n, nc):
-            k = n1 - n0
-            # dY as 2x2 tiles (2, 2, k, TH, TW, F); the cropped part of edge tiles stays 0.
-            dy = self.work.get(f"dY{k}", (2, 2, k, th, tw, f), dtype, fill=0)
-            for a in range(2):
-                for e in range(2):
-                    rows, cols = (oh - a + 1) // 2, (ow - e + 1) // 2
-                    dy[a, e, :, :rows, :cols] = dout[n0:n1, :, a::2, e::2].transpose(0, 2, 3, 1)
-            dm = self.work.get(f"dM{k}", (16, k * t, f), dtype)
-            np.matmul(aa.T, dy.reshape(4, k * t * f), out=dm.reshape(16, k * t * f))
+        for n0, n1 in chunks:
+            (dm, dv, dd), k = bufs[n1 - n0], n1 - n0
+            np.matmul(aa.T, dy[:, :, n0:n1].reshape(4, k * t * f), out=dm.reshape(16, k * t * f))
             v = self.V[:, n0 * t:n1 * t].astype(dtype, copy=False)
             du += np.matmul(v.transpose(0, 2, 1), dm)                     # dU = V^T dM
-            if dx is None:
+            if dxp is None:
                 continue
-            dv = self.work.get(f"dV{k}", (16, k * t, c), dtype)
             np.matmul(dm, ut, out=dv)                                     # dV = dM U^T
-            dd = self.work.get(f"dd{k}", (16, k * t * c), dtype)
-            np.matmul(bb.T, dv.reshape(16, k * t * c), out=dd)           # B dV B^T
-            dd = dd.reshape(4, 4, k, th, tw, c)
+            np.matmul(bb.T, dv.reshape(16, k * t * c), out=dd.reshape(16, k * t * c))  # B dV B^T
             # Tile entry (i, j) = (2a + i', 2e + j') goes to padded pixel (2(r + a) + i',
             # 2(s + e) + j'): four block adds (a, e), each over whole 2x2 pixel blocks.
-            dxp = self.work.get(f"dx_pad{k}", (k, th + 1, 2, tw + 1, 2, c), dtype)
-            dxp[:, th] = 0
-            dxp[:, :, :, tw] = 0
-            dxp[:, :th, :, :tw] = dd[0:2, 0:2].transpose(2, 3, 0, 4, 1, 5)
-            dxp[:, 1:, :, :tw] += dd[2:4, 0:2].transpose(2, 3, 0, 4, 1, 5)
-            dxp[:, :th, :, 1:] += dd[0:2, 2:4].transpose(2, 3, 0, 4, 1, 5)
-            dxp[:, 1:, :, 1:] += dd[2:4, 2:4].transpose(2, 3, 0, 4, 1, 5)
-            dxp = dxp.reshape(k, 2 * th + 2, 2 * tw + 2, c)
-            dx[n0:n1] = dxp[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)   # crop the padding
+            blocks = dxp[n0:n1]
+            blocks[:, :th, :, :tw] = dd[0:2, 0:2].transpose(2, 3, 0, 4, 1, 5)
+            blocks[:, 1:, :, :tw] += dd[2:4, 0:2].transpose(2, 3, 0, 4, 1, 5)
+            blocks[:, :th, :, 1:] += dd[0:2, 2:4].transpose(2, 3, 0, 4, 1, 5)
+            blocks[:, 1:, :, 1:] += dd[2:4, 2:4].transpose(2, 3, 0, 4, 1, 5)
         dg = _GG.T.astype(dtype) @ du.reshape(16, c * f)                 # G^T dU G: (9, C*F)
         dW = np.ascontiguousarray(dg.reshape(3, 3, c, f).transpose(3, 2, 0, 1))
-        return dx, dW, db
+        if dxp is None:
+            return None, dW, db
+        dxp = dxp.reshape(n, 2 * th + 2, 2 * tw + 2, c)[:, ph:ph + h, pw:pw + w]   # crop
+        return np.ascontiguousarray(dxp.transpose(0, 3, 1, 2)), dW, db
