@@ -176,7 +176,7 @@ class Winograd3x3:
                                           "dV": lambda k: (16, k * t, c),
                                           "dd": lambda k: (4, 4, k, th, tw, c)}, chunks, dtype)
         bb, aa = _BB.astype(dtype), _AA.astype(dtype)
-        ut = self.U.astype(dtype, copy=False).transpose(0, 2, 1)
+        ut = np.ascontiguousarray(self.U.transpose(0, 2, 1), dtype)    # faster in BLAS than a view
         du = np.zeros((16, c, f), dtype)
         for n0, n1 in chunks:
             (dm, dv, dd), k = bufs[n1 - n0], n1 - n0
