@@ -87,9 +87,12 @@ class Winograd3x3:
     Speed: the batch is processed a few images at a time (``chunk_bytes``
     bounds the largest per-chunk array, M or V), so the tiles, V, M and their
     gradients stay in the CPU's cache between the steps instead of making a
-    round trip to memory per step; only V, needed by dU, is kept for the
-    whole batch.  Internal arrays live in a ``_Workspace`` and are reused
-    while the shapes repeat; out, dx, dW and db are new arrays.
+    round trip to memory per step; whole-batch arrays are only the padded
+    input and V (needed by dU), the 2x2 output tiles Y and dY (so that the
+    transposing copies from and to NCHW are four calls per batch, not per
+    chunk) and the padded dx.  Internal arrays live in a ``_Workspace`` and
+    are reused while the shapes repeat (a workspace keeps them between calls,
+    several times the input's size); out, dx, dW and db are new arrays.
     """
 
     def __init__(self, pad: tuple[int, int], chunk_bytes: int = 1 << 19) -> None:
