@@ -126,6 +126,8 @@ NOT_MIRRORED = {
     "scratch.checkpoints": "checkpoint pointer, names and hashes: file handling (stdlib only) "
                            "that both sides' checkpoints use as it is",
     "scratch.runlock": "the run folder's lock: file handling (stdlib only) for both sides",
+    "scratch.winograd": "an internal algorithm of scratch.conv.Convolution (its Winograd path); "
+                        "the mirror is F.conv2d itself, compared in test_winograd.py",
 }
 
 

@@ -84,6 +84,13 @@ class Relu:
     would turn x = -inf into ``-inf * 0 = NaN`` (torch: 0), and ``dout * mask`` an infinite
     dout at x <= 0 into NaN (torch: 0).  NaN inputs pass through (``NaN <= 0`` is False),
     and so does their dout, as in torch's ``threshold_backward``.
+
+    Speed: ``np.where`` over a mask of random signs ran about 10x slower than a
+    plain ufunc here (4.5 ms against 0.3-0.5 ms for 1.25M float32 numbers, a
+    DeepConvNet activation), so forward is ``np.maximum(x, 0)`` (the same
+    select: NaN passes, -inf and -0.0 give 0.0) and backward multiplies by the
+    mask when dout is finite (there ``dout * 0`` is a zero, -0.0 for a negative
+    dout, which compares equal), selecting only when dout has inf or NaN.
     """
 
     def __init__(self) -> None:
@@ -92,11 +99,14 @@ class Relu:
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x)
         self.mask = ~(x <= 0)
-        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0).astype(x.dtype, copy=False)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         mask = forward_cache(self, "mask")
         check_dout(self, np.shape(dout), mask.shape)
+        dout = np.asarray(dout)
+        if np.isfinite(dout).all():
+            return (dout * mask).astype(np.result_type(dout), copy=False)
         return np.where(mask, dout, 0).astype(np.result_type(dout), copy=False)
 
 

@@ -67,6 +67,29 @@ def conv_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 3,
 
 
 @st.composite
+def conv3x3_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 2,
+                 max_c: int = 10, max_fn: int = 4, max_pad: int = 2,
+                 max_extra: int = 6) -> dict:
+    """A 3x3, stride-1 convolution (the shapes of ``scratch.winograd``), as ``conv_case``.
+
+    Per axis a pad from 0 to ``max_pad`` and an input size from its smallest valid
+    value ``max(1, 3 - 2 pad)`` (one output pixel) up to ``max_extra`` more, so odd
+    and even output sizes (edge tiles) both come up; up to ``max_c`` channels.
+    """
+    dtype = dtype or draw(dtypes)
+    pad = tuple(draw(st.integers(0, max_pad)) for _ in range(2))
+    size = tuple(draw(st.integers(max(1, 3 - 2 * p), max(1, 3 - 2 * p) + max_extra))
+                 for p in pad)
+    n, c, fn = (draw(st.integers(1, m)) for m in (max_n, max_c, max_fn))
+    oh, ow = out_size(size, (3, 3), (1, 1), pad)
+    return {"x": draw(image_values(dtype, (n, c, *size))),
+            "W": draw(arrays(dtype, (fn, c, 3, 3), 2.0)),
+            "b": draw(arrays(dtype, (fn,), 2.0)),
+            "stride": (1, 1), "pad": pad,
+            "dout": draw(arrays(dtype, (n, fn, oh, ow), 2.0))}
+
+
+@st.composite
 def pool_case(draw: st.DrawFn, dtype: type | None = None, max_n: int = 3,
               max_c: int = 3) -> dict:
     """A whole pooling: x (N, C, H, W) (ties included), kernel, stride, pad, dout."""

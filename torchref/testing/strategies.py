@@ -28,6 +28,7 @@ Training toolkit
     ``dropout_case``, ``batchnorm_case`` (float32 conditioning by construction).
 Convolution
     ``window_geometry``, ``out_size`` (a helper), ``image_values``, ``conv_case``,
+    ``conv3x3_case`` (3x3, stride 1: the Winograd shapes),
     ``pool_case``, ``convnet_case``, ``regularised_convnet_case``.
 Input makers of the components table (``dtype -> strategy of Case``)
     ``elementwise_case``, ``softmax_case``, ``mse_case``, ``probabilities_case``,
@@ -129,6 +130,7 @@ from torchref.testing._strategies_cnn import (
     spec_net_parity_case,
 )
 from torchref.testing._strategies_conv import (
+    conv3x3_case,
     conv_case,
     convnet_case,
     image_values,
@@ -177,6 +179,7 @@ __all__ = [
     "block_params",
     "case",
     "clip_grads_case",
+    "conv3x3_case",
     "conv_case",
     "convnet_case",
     "convnet_parity_case",
