@@ -170,11 +170,11 @@ class Winograd3x3:
             for e in range(2):
                 rows, cols = (oh - a + 1) // 2, (ow - e + 1) // 2
                 dy[a, e, :, :rows, :cols] = dout[:, :, a::2, e::2].transpose(0, 2, 3, 1)
-        # dx, padded, as 2x2 pixel blocks: (N, TH + 1, 2, TW + 1, 2, C).
-        dxp = self.work.get("dx_pad", (n, th + 1, 2, tw + 1, 2, c), dtype) if input_grad else None
-        if dxp is not None:
-            dxp[:, th] = 0
-            dxp[:, :, :, tw] = 0
+        # dx, padded, by pixel parity: S[i, j, n, q, p] is padded pixel (2q + i, 2p + j).
+        sp = self.work.get("S", (2, 2, n, th + 1, tw + 1, c), dtype) if input_grad else None
+        if sp is not None:
+            sp[:, :, :, th] = 0
+            sp[:, :, :, :, tw] = 0
         bufs = self._buffers("dM dV dd", {"dM": lambda k: (16, k * t, f),
                                           "dV": lambda k: (16, k * t, c),
                                           "dd": lambda k: (4, 4, k, th, tw, c)}, chunks, dtype)
@@ -186,20 +186,28 @@ class Winograd3x3:
             np.matmul(aa.T, dy[:, :, n0:n1].reshape(4, k * t * f), out=dm.reshape(16, k * t * f))
             v = self.V[:, n0 * t:n1 * t].astype(dtype, copy=False)
             du += np.matmul(v.transpose(0, 2, 1), dm)                     # dU = V^T dM
-            if dxp is None:
+            if sp is None:
                 continue
             np.matmul(dm, ut, out=dv)                                     # dV = dM U^T
             np.matmul(bb.T, dv.reshape(16, k * t * c), out=dd.reshape(16, k * t * c))  # B dV B^T
-            # Tile entry (i, j) = (2a + i', 2e + j') goes to padded pixel (2(r + a) + i',
-            # 2(s + e) + j'): four block adds (a, e), each over whole 2x2 pixel blocks.
-            blocks = dxp[n0:n1]
-            blocks[:, :th, :, :tw] = dd[0:2, 0:2].transpose(2, 3, 0, 4, 1, 5)
-            blocks[:, 1:, :, :tw] += dd[2:4, 0:2].transpose(2, 3, 0, 4, 1, 5)
-            blocks[:, :th, :, 1:] += dd[0:2, 2:4].transpose(2, 3, 0, 4, 1, 5)
-            blocks[:, 1:, :, 1:] += dd[2:4, 2:4].transpose(2, 3, 0, 4, 1, 5)
+            # Tile (r, s)'s entry (2a + i, 2e + j) is padded pixel (2(r + a) + i, 2(s + e) + j):
+            # four shifted adds (a, e) of whole arrays, each contiguous along (s, c).
+            par = sp[:, :, n0:n1]
+            par[:, :, :, :th, :tw] = dd[0:2, 0:2]
+            par[:, :, :, 1:, :tw] += dd[2:4, 0:2]
+            par[:, :, :, :th, 1:] += dd[0:2, 2:4]
+            par[:, :, :, 1:, 1:] += dd[2:4, 2:4]
         dg = _GG.T.astype(dtype) @ du.reshape(16, c * f)                 # G^T dU G: (9, C*F)
         dW = np.ascontiguousarray(dg.reshape(3, 3, c, f).transpose(3, 2, 0, 1))
-        if dxp is None:
+        if sp is None:
             return None, dW, db
-        dxp = dxp.reshape(n, 2 * th + 2, 2 * tw + 2, c)[:, ph:ph + h, pw:pw + w]   # crop
-        return np.ascontiguousarray(dxp.transpose(0, 3, 1, 2)), dW, db
+        dx = np.empty((n, c, h, w), dtype)
+        for i in range(2):              # padded row 2q + i is row 2q + i - ph of dx: crop the padding
+            q0 = (ph - i + 1) // 2
+            y0 = 2 * q0 + i - ph
+            for j in range(2):
+                p0 = (pw - j + 1) // 2
+                x0 = 2 * p0 + j - pw
+                rows, cols = len(range(y0, h, 2)), len(range(x0, w, 2))
+                dx[:, :, y0::2, x0::2] = sp[i, j, :, q0:q0 + rows, p0:p0 + cols].transpose(0, 3, 1, 2)
+        return dx, dW, db
