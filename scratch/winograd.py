@@ -75,6 +75,21 @@ def winograd_filter(W: np.ndarray) -> np.ndarray:
     return (_GG.astype(W.dtype) @ g).reshape(16, c, f)
 
 
+def _parities(pad: tuple[int, int], size: tuple[int, int]) -> list[tuple]:
+    """Where the image sits in each parity plane of its padded copy.
+
+    Padded row 2q + i is image row 2q + i - pad_h: for parity i the image rows
+    y0, y0 + 2, ... (``rows`` of them) are plane rows q0, q0 + 1, ...; the same
+    for the columns.  Returns (i, j, (q0, rows, y0), (p0, cols, x0)) for the 4 planes.
+    """
+    def axis(k: int, p: int, length: int) -> tuple[int, int, int]:
+        q0 = (p - k + 1) // 2
+        y0 = 2 * q0 + k - p
+        return q0, len(range(y0, length, 2)), y0
+    return [(i, j, axis(i, pad[0], size[0]), axis(j, pad[1], size[1]))
+            for i in range(2) for j in range(2)]
+
+
 class Winograd3x3:
     """A 3x3, stride-1 convolution by Winograd F(2x2, 3x3), with its backward.
 
@@ -121,18 +136,18 @@ class Winograd3x3:
                 for k in {n1 - n0 for n0, n1 in chunks}}
 
     def forward(self, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-        (n, c, h, w), f, (ph, pw), dtype = x.shape, W.shape[0], self.pad, x.dtype
+        (n, c, h, w), f, dtype = x.shape, W.shape[0], x.dtype
         oh, ow, th, tw, nc = self._geometry(x.shape, f, dtype.itemsize)
         t, chunks = th * tw, self._chunks(n, nc)
         self.x_shape = x.shape
-        # Zero-padded, channels-last input, big enough for the edge tiles.  The
-        # border of a reused buffer is still 0: only the interior is written.
-        x_pad = self.work.get("x_pad", (n, 2 * th + 2, 2 * tw + 2, c), dtype, fill=0)
-        x_pad[:, ph:ph + h, pw:pw + w] = x.transpose(0, 2, 3, 1)
-        # tiles[i, j] (N, TH, TW, C): entry (i, j) of every 4x4 tile, tiles 2 apart.
-        sn, sh, sw, sc = x_pad.strides
-        tiles = np.lib.stride_tricks.as_strided(
-            x_pad, (4, 4, n, th, tw, c), (sh, sw, sn, 2 * sh, 2 * sw, sc), writeable=False)
+        # The zero-padded input, channels-last, split by pixel parity: xs[i, j, n, q, p]
+        # is padded pixel (2q + i, 2p + j), sized for the edge tiles.  Only the image is
+        # written: the padding stays 0 (the strips past a smaller image are cleared).
+        xs = self.work.get("x_par", (2, 2, n, th + 1, tw + 1, c), dtype, fill=0)
+        for i, j, (q0, rows, y0), (p0, cols, x0) in _parities(self.pad, (h, w)):
+            xs[i, j, :, q0:q0 + rows, p0:p0 + cols] = x[:, :, y0::2, x0::2].transpose(0, 2, 3, 1)
+            xs[i, j, :, q0 + rows:] = 0
+            xs[i, j, :, :, p0 + cols:] = 0
         self.U = winograd_filter(W.astype(dtype, copy=False))            # U = G g G^T
         self.V = self.work.get("V", (16, n * t, c), dtype)
         y = self.work.get("Y", (2, 2, n, th, tw, f), dtype)
@@ -141,7 +156,11 @@ class Winograd3x3:
         bb, aa = _BB.astype(dtype), _AA.astype(dtype)
         for n0, n1 in chunks:           # a few images at a time: d, V, M stay in cache
             (d, m), k = bufs[n1 - n0], n1 - n0
-            np.copyto(d, tiles[:, :, n0:n1])
+            par = xs[:, :, n0:n1]       # tile (r, s)'s entry (2a + i, 2e + j): xs[i, j, r + a, s + e]
+            d[0:2, 0:2] = par[:, :, :, :th, :tw]
+            d[2:4, 0:2] = par[:, :, :, 1:, :tw]
+            d[0:2, 2:4] = par[:, :, :, :th, 1:]
+            d[2:4, 2:4] = par[:, :, :, 1:, 1:]
             v = self.V[:, n0 * t:n1 * t]
             np.matmul(bb, d.reshape(16, k * t * c), out=v.reshape(16, k * t * c))  # B^T d B
             np.matmul(v, self.U, out=m)                                   # 16 products
@@ -158,7 +177,7 @@ class Winograd3x3:
     def backward(self, dout: np.ndarray, input_grad: bool = True
                  ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         forward_cache(self, "V")
-        (n, c, h, w), (ph, pw), f = self.x_shape, self.pad, self.U.shape[2]
+        (n, c, h, w), f = self.x_shape, self.U.shape[2]
         dtype = np.result_type(dout, self.V)
         oh, ow, th, tw, nc = self._geometry(self.x_shape, f, dtype.itemsize)
         t, chunks = th * tw, self._chunks(n, nc)
@@ -202,12 +221,6 @@ class Winograd3x3:
         if sp is None:
             return None, dW, db
         dx = np.empty((n, c, h, w), dtype)
-        for i in range(2):              # padded row 2q + i is row 2q + i - ph of dx: crop the padding
-            q0 = (ph - i + 1) // 2
-            y0 = 2 * q0 + i - ph
-            for j in range(2):
-                p0 = (pw - j + 1) // 2
-                x0 = 2 * p0 + j - pw
-                rows, cols = len(range(y0, h, 2)), len(range(x0, w, 2))
-                dx[:, :, y0::2, x0::2] = sp[i, j, :, q0:q0 + rows, p0:p0 + cols].transpose(0, 3, 1, 2)
+        for i, j, (q0, rows, y0), (p0, cols, x0) in _parities(self.pad, (h, w)):
+            dx[:, :, y0::2, x0::2] = sp[i, j, :, q0:q0 + rows, p0:p0 + cols].transpose(0, 3, 1, 2)
         return dx, dW, db
