@@ -156,7 +156,7 @@ class Winograd3x3:
         bb, aa = _BB.astype(dtype), _AA.astype(dtype)
         for n0, n1 in chunks:           # a few images at a time: d, V, M stay in cache
             (d, m), k = bufs[n1 - n0], n1 - n0
-            par = xs[:, :, n0:n1]       # tile (r, s)'s entry (2a + i, 2e + j): xs[i, j, r + a, s + e]
+            par = xs[:, :, n0:n1]       # tile (r, s)'s entry (2a + i, 2e + j): xs[i, j, r+a, s+e]
             d[0:2, 0:2] = par[:, :, :, :th, :tw]
             d[2:4, 0:2] = par[:, :, :, 1:, :tw]
             d[0:2, 2:4] = par[:, :, :, :th, 1:]
