@@ -30,8 +30,13 @@ by 2.  Each 2-D transform ``X^T z X`` is one matrix of Kronecker products
 acting on the 16 (or 9) numbers of the tile flattened row by row,
 ``vec(X^T z X) = (X^T kron X^T) vec(z)``, so every transform below is one GEMM.
 
-Layout: the input is copied once into channels-last (N, Hp, Wp, C) order, so
-that the tiles become the rows and the channels the columns of each V_xi.
+Layout: the input is copied once into channels-last order, so that the tiles
+become the rows and the channels the columns of each V_xi, and split by pixel
+parity: plane (i, j), i, j in {0, 1}, holds the padded pixels (2q + i, 2p + j).
+Entry (2a + i, 2e + j) of tile (r, s) is pixel (2(r + a) + i, 2(s + e) + j),
+plane (i, j) at (r + a, s + e): the 16 entries of all tiles are 4 shifted
+slices (a, e) of the 4 planes, copied with long contiguous runs instead of
+16 gathers of C numbers at a time.
 
 Backward.  Every step is linear, so each step's backward is its transpose:
 
@@ -39,7 +44,9 @@ Backward.  Every step is linear, so each step's backward is its transpose:
     dU_xi = V_xi^T @ dM_xi        dW = G^T dU G        (summed over the tiles)
     dV_xi = dM_xi @ U_xi^T        dd = B dV B^T        (per tile)
     dx    = the tiles dd added back where they were read (they overlap), the
-            padding cropped: the col2im of 4x4 tiles at stride 2.
+            padding cropped: the col2im of 4x4 tiles at stride 2, done as the
+            transpose of the parity split: 4 shifted adds (a, e) into the 4
+            planes, then one transposing copy per plane into dx.
 
 Numerics: in exact arithmetic this is the same convolution.  In floating point
 the transforms add and subtract up to 4 inputs (and the filter transform
@@ -103,11 +110,12 @@ class Winograd3x3:
     bounds the largest per-chunk array, M or V), so the tiles, V, M and their
     gradients stay in the CPU's cache between the steps instead of making a
     round trip to memory per step; whole-batch arrays are only the padded
-    input and V (needed by dU), the 2x2 output tiles Y and dY (so that the
-    transposing copies from and to NCHW are four calls per batch, not per
-    chunk) and the padded dx.  Internal arrays live in a ``_Workspace`` and
-    are reused while the shapes repeat (a workspace keeps them between calls,
-    several times the input's size); out, dx, dW and db are new arrays.
+    input's and dx's parity planes, V (needed by dU), and the 2x2 output tiles
+    Y and dY (so that the transposing copies from and to NCHW are four calls
+    per batch, not per chunk; per chunk measured no faster).  Internal arrays
+    live in a ``_Workspace`` and are reused while the shapes repeat (a
+    workspace keeps them between calls, several times the input's size); out,
+    dx, dW and db are new arrays.
     """
 
     def __init__(self, pad: tuple[int, int], chunk_bytes: int = 1 << 19) -> None:
