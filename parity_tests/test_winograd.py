@@ -86,11 +86,12 @@ def test_winograd_input_grad_false_skips_dx() -> None:
 
 def test_winograd_reused_for_a_smaller_image_keeps_its_padding_zero() -> None:
     # 14x14 then 13x13 with pad 1: the same number of tiles, so the internal buffers are
-    # reused; the padded row and column after the 13x13 image must be 0 again, not the
-    # 14x14 image's last row and column.
+    # reused; the padded row and column after the 13x13 image (and the cropped part of
+    # its dY tiles) must be 0 again, not the 14x14 image's (or dout's) last row and column.
     layer = Winograd3x3((1, 1))
     big, small = fixed_case((2, 3, 14, 14), 2, (1, 1)), fixed_case((2, 3, 13, 13), 2, (1, 1))
     layer.forward(big["x"] + 5.0, big["W"], big["b"])
+    layer.backward(big["dout"] + 5.0)
     out = layer.forward(small["x"], small["W"], small["b"])
     dx, dW, db = layer.backward(small["dout"])
     check_all({"out": out, "dx": dx, "dW": dW, "db": db}, torch_conv(small), small)

@@ -191,12 +191,14 @@ class Winograd3x3:
         t, chunks = th * tw, self._chunks(n, nc)
         check_dout(self, np.shape(dout), (n, f, oh, ow))
         db = dout.sum(axis=(0, 2, 3))
-        # dY as 2x2 tiles (2, 2, N, TH, TW, F); the cropped part of edge tiles stays 0.
-        dy = self.work.get("dY", (2, 2, n, th, tw, f), dtype, fill=0)
+        # dY as 2x2 tiles (2, 2, N, TH, TW, F); the cropped part of edge tiles is 0.
+        dy = self.work.get("dY", (2, 2, n, th, tw, f), dtype)
         for a in range(2):
             for e in range(2):
                 rows, cols = (oh - a + 1) // 2, (ow - e + 1) // 2
                 dy[a, e, :, :rows, :cols] = dout[:, :, a::2, e::2].transpose(0, 2, 3, 1)
+                dy[a, e, :, rows:] = 0
+                dy[a, e, :, :, cols:] = 0
         # dx, padded, by pixel parity: S[i, j, n, q, p] is padded pixel (2q + i, 2p + j).
         sp = self.work.get("S", (2, 2, n, th + 1, tw + 1, c), dtype) if input_grad else None
         if sp is not None:
