@@ -126,6 +126,10 @@ NOT_MIRRORED = {
     "scratch.checkpoints": "checkpoint pointer, names and hashes: file handling (stdlib only) "
                            "that both sides' checkpoints use as it is",
     "scratch.runlock": "the run folder's lock: file handling (stdlib only) for both sides",
+    "scratch.augment": "data preparation before the sides split: the images are resized once "
+                       "and each batch shifted in NumPy, and both sides train on those arrays "
+                       "(upsample_bilinear is compared with torch's F.interpolate in "
+                       "test_augment.py)",
 }
 
 
