@@ -95,6 +95,55 @@ def test_shift_images_refuses_shifts_out_of_view() -> None:
         sa.shift_images(x, np.zeros((3, 2), dtype=np.int64))
 
 
+# square images from 2x2 (1x1: torch's affine_grid warns, its unit-size grids differ)
+square = st.integers(2, 7).flatmap(lambda h: st.tuples(st.integers(1, 3), st.integers(1, 2),
+                                                      st.just(h), st.just(h)))
+
+
+@given(S.dtypes.flatmap(lambda d: S.arrays(d, square, 1.0)), st.data())
+@example(np.arange(64, dtype=np.float64).reshape(1, 1, 8, 8), None)     # a quarter turn
+def test_rotate_scale_equals_torch_affine_grid_and_grid_sample(x: np.ndarray, data) -> None:
+    n = len(x)
+    if data is None:
+        angles, factors = np.array([90.0]), np.array([1.0])
+    else:
+        angles = np.array(data.draw(st.lists(st.floats(-180, 180), min_size=n, max_size=n)))
+        factors = np.array(data.draw(st.lists(st.floats(0.5, 1.5), min_size=n, max_size=n)))
+    got = sa.rotate_scale(x, angles, factors)
+    a, f = np.deg2rad(angles), factors          # torch's theta maps output to source, (x, y)
+    theta = np.stack([np.stack([np.cos(a) / f, -np.sin(a) / f, 0 * a], 1),
+                      np.stack([np.sin(a) / f, np.cos(a) / f, 0 * a], 1)], 1)
+    xt = torch.from_numpy(x).double()
+    grid = F.affine_grid(torch.from_numpy(theta), list(xt.shape), align_corners=True)
+    want = F.grid_sample(xt, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    assert got.shape == x.shape and got.dtype == x.dtype
+    assert_close(got, want.numpy().astype(x.dtype), msg=f"{x.shape} {angles} {factors}")
+    if data is None:                  # +90 degrees: a quarter turn counter-clockwise, as shown
+        np.testing.assert_allclose(got[0, 0], np.rot90(x[0, 0], k=1), atol=1e-12)
+
+
+def test_epoch_affine_draws_by_seed_and_epoch_and_identity_keeps_images() -> None:
+    angles, factors = sa.epoch_affine(400, 10.0, 0.1, seed=2, epoch=3)
+    assert angles.shape == factors.shape == (400,)
+    assert -10 <= angles.min() < -9 and 9 < angles.max() <= 10
+    assert 0.9 <= factors.min() < 0.91 and 1.09 < factors.max() <= 1.1
+    again = sa.epoch_affine(400, 10.0, 0.1, seed=2, epoch=3)
+    np.testing.assert_array_equal(again[0], angles)
+    assert not np.array_equal(sa.epoch_affine(400, 10.0, 0.1, seed=2, epoch=4)[0], angles)
+    x = np.arange(2 * 49, dtype=np.float32).reshape(2, 1, 7, 7)
+    np.testing.assert_array_equal(sa.rotate_scale(x, np.zeros(2), np.ones(2)), x)
+    jitter = sa.epoch_jitter(10, seed=2, epoch=3, shift=1, degrees=10.0, scale=0.1)
+    idx = np.array([4, 1])
+    np.testing.assert_array_equal(  # turned and scaled first, then shifted
+        sa.jitter_batch(np.repeat(x, 5, axis=0), jitter, idx),
+        sa.shift_images(sa.rotate_scale(np.repeat(x, 5, axis=0)[idx], jitter["angles"][idx],
+                                        jitter["factors"][idx]), jitter["shifts"][idx]))
+    assert sa.epoch_jitter(10, seed=2, epoch=3) is None
+    for bad, name in (((200.0, 0.0), "augment_rotate"), ((0.0, 1.0), "augment_scale")):
+        with pytest.raises(ValueError, match=name):
+            sa.epoch_affine(5, *bad, seed=0, epoch=0)
+
+
 def test_both_sides_train_on_the_same_shifted_batches(monkeypatch) -> None:
     seen: dict[str, list[np.ndarray]] = {"scratch": [], "torch": []}
     s_step, t_step = sst.Trainer.step, tt.TorchTrainer.step
@@ -109,7 +158,8 @@ def test_both_sides_train_on_the_same_shifted_batches(monkeypatch) -> None:
 
     monkeypatch.setattr(sst.Trainer, "step", spy_s)
     monkeypatch.setattr(tt.TorchTrainer, "step", spy_t)
-    run = Run(replace(QUICK, epochs=2, dtype="float64", augment=1, image_size=10, lr=0.5))
+    run = Run(replace(QUICK, epochs=2, dtype="float64", augment=1, image_size=10, lr=0.5,
+                      augment_rotate=15.0, augment_scale=0.1))
     run.run()
     assert run.x.shape[1:] == run.x_test.shape[1:] == (1, 10, 10)
     assert len(seen["scratch"]) == len(seen["torch"]) == 14
@@ -118,8 +168,10 @@ def test_both_sides_train_on_the_same_shifted_batches(monkeypatch) -> None:
         np.testing.assert_array_equal(a, b, err_msg=f"step {step}")
         epoch, i = divmod(step, 7)
         idx = sst.epoch_batches(len(run.x), 200, QUICK.seed, epoch)[i]
+        angles, factors = sa.epoch_affine(len(run.x), 15.0, 0.1, QUICK.seed, epoch)
         shifts = sa.epoch_shifts(len(run.x), 1, QUICK.seed, epoch)[idx]
-        np.testing.assert_array_equal(a, sa.shift_images(run.x[idx], shifts))
+        turned = sa.rotate_scale(run.x[idx], angles[idx], factors[idx])
+        np.testing.assert_array_equal(a, sa.shift_images(turned, shifts))
         changed += not np.array_equal(a, run.x[idx])
     assert changed == 14
     for k, v in run.trainers["scratch"].params_numpy().items():
@@ -164,7 +216,8 @@ def test_the_best_epoch_is_the_lowest_val_loss_among_the_best_val_acc(tmp_path) 
 
 @pytest.mark.parametrize(("flags", "stop_after"), [
     ({"augment": 1, "image_size": 10, "lr": 0.5, "optimizer": "sgd"}, 11),
-    ({"augment": 2, "impl": "scratch", "early_stop_patience": 4}, 40),
+    ({"augment": 2, "impl": "scratch", "early_stop_patience": 4, "augment_rotate": 10.0,
+      "augment_scale": 0.1}, 40),
     ({}, 65),               # TIES itself: epoch 10 wins its tie with 9 after the interruption
 ])
 def test_resume_is_bit_identical_with_shifts_and_the_tie_break(tmp_path, flags: dict,
@@ -188,7 +241,8 @@ def test_resume_is_bit_identical_with_shifts_and_the_tie_break(tmp_path, flags: 
 def test_a_checkpoint_from_before_these_options_resumes_with_their_old_values(tmp_path) -> None:
     run = Run(replace(QUICK, out=str(tmp_path), epochs=2, tie_break="first"))
     meta = {**run.meta(), "config": {k: v for k, v in run.meta()["config"].items()
-                                     if k not in ("image_size", "augment", "tie_break")}}
+                                     if k not in ("image_size", "augment", "augment_rotate",
+                                                  "augment_scale", "tie_break")}}
     path = tmp_path / "meta.json"
     path.write_text(json.dumps(meta))
     assert run.read_meta(path)["config"]["tie_break"] == "first"
@@ -203,6 +257,8 @@ def test_a_checkpoint_from_before_these_options_resumes_with_their_old_values(tm
     (["--augment", "-1"], "--augment: expected a non-negative number of pixels, got -1"),
     (["--augment", "8"], "--augment: a shift of 8 pixels moves a 8x8 image out of view"),
     (["--tie-break", "last"], "--tie-break: invalid choice"),
+    (["--augment-rotate", "-5"], "--augment-rotate: expected degrees in [0, 180], got -5.0"),
+    (["--augment-scale", "1"], "--augment-scale: expected a fraction in [0, 1), got 1.0"),
 ])
 def test_bad_data_options_are_usage_errors(capsys, args: list[str], words: str) -> None:
     code, _, err = main_in_process(args, capsys)
@@ -214,5 +270,6 @@ def test_help_explains_the_data_options(capsys) -> None:
     out = " ".join(out.split())
     assert code == 0
     for words in ("--image-size PIXELS", "bilinear", "--augment PIXELS", "(seed, epoch)",
+                  "--augment-rotate DEGREES", "--augment-scale F",
                   "--tie-break {val-loss,first}", "lower validation loss"):
         assert words in out, words

@@ -139,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shift each training image by up to PIXELS pixels in x and y, drawn "
                         "per epoch from (seed, epoch), zeros entering; validation and test "
                         "images are not shifted; 0: none (default: %(default)s)")
+    g.add_argument("--augment-rotate", type=float, default=d.augment_rotate, metavar="DEGREES",
+                   help="also turn each training image by an angle drawn from -DEGREES..DEGREES "
+                        "per epoch, about its centre (bilinear; before the shift) "
+                        "(default: %(default)s)")
+    g.add_argument("--augment-scale", type=float, default=d.augment_scale, metavar="F",
+                   help="also scale each training image by a factor drawn from 1-F..1+F per "
+                        "epoch (with the rotation) (default: %(default)s)")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint in OUT/checkpoints")

@@ -95,7 +95,7 @@ class Run:
         if cfg.augment >= min(x.shape[2:]):
             raise ValueError(f"augment: a shift of {cfg.augment} pixels moves a "
                              f"{x.shape[2]}x{x.shape[3]} image out of view")
-        self.shifts: np.ndarray | None = None     # this epoch's (dy, dx) per training sample
+        self.jitter: dict | None = None           # this epoch's draws (scratch.augment)
         train_idx, val_idx = st.val_split(len(x), cfg.val_fraction, cfg.seed)
         self.x, self.t, self.x_val, self.t_val = x[train_idx], t[train_idx], x[val_idx], t[val_idx]
         smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed, dtype=np_dtype,
@@ -257,8 +257,7 @@ class Run:
     # -------------------------------------------------------------- training
     def train_step(self, idx: np.ndarray) -> None:
         losses, cfg = {}, self.cfg
-        xb = self.x[idx] if self.shifts is None else sa.shift_images(self.x[idx],
-                                                                     self.shifts[idx])
+        xb = sa.jitter_batch(self.x, self.jitter, idx)
         if "scratch" in self.trainers:
             t0 = time.perf_counter()
             losses["scratch"] = self.trainers["scratch"].step(xb, self.t[idx])
@@ -269,8 +268,8 @@ class Run:
             part = np.array_split(np.arange(len(idx)), self.info.world)[self.info.rank]
             mine = torch.as_tensor(idx[part], device=self.info.device)
             x_torch, t_torch = self.data_torch["train"]
-            x_mine = x_torch[mine] if self.shifts is None else \
-                torch.as_tensor(xb[part], device=self.info.device)   # the same shifted batch
+            x_mine = x_torch[mine] if self.jitter is None else \
+                torch.as_tensor(xb[part], device=self.info.device)   # the same jittered batch
             share = self.trainers["torch"].step(x_mine, t_torch[mine], len(idx))
             losses["torch"] = float(share)   # a sync: keeps the time honest on CUDA
             self.train_time["torch"] += time.perf_counter() - t0
@@ -354,8 +353,8 @@ class Run:
             sys.stderr.isatty() else None
         while self.epoch < cfg.epochs and not self.early_stopped:
             batches = st.epoch_batches(len(self.x), cfg.batch_size, cfg.seed, self.epoch)
-            if cfg.augment:
-                self.shifts = sa.epoch_shifts(len(self.x), cfg.augment, cfg.seed, self.epoch)
+            self.jitter = sa.epoch_jitter(len(self.x), cfg.seed, self.epoch, cfg.augment,
+                                          cfg.augment_rotate, cfg.augment_scale)
             bar = bar_cls(total=len(batches), initial=self.step_in_epoch,
                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False) \
                 if bar_cls else None

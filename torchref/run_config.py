@@ -26,10 +26,11 @@ RESUME_KEYS = ("model", "impl", "dataset", "batch_size", "lr", "optimizer", "see
                "val_fraction", "hidden", "dropout", "batchnorm", "weight_decay", "scheduler",
                "step_size", "gamma", "t_max", "eta_min", "plateau_factor", "plateau_patience",
                "plateau_cooldown", "min_lr", "early_stop_patience", "image_size", "augment",
-               "tie_break")
+               "augment_rotate", "augment_scale", "tie_break")
 # Settings added after checkpoints were first written: a checkpoint without them was made
 # with these values (the behaviour before the settings existed).
-RESUME_DEFAULTS = {"image_size": None, "augment": 0, "tie_break": "first"}
+RESUME_DEFAULTS = {"image_size": None, "augment": 0, "augment_rotate": 0.0, "augment_scale": 0.0,
+                   "tie_break": "first"}
 TORCH_ONLY = ("amp", "compile", "deterministic")   # torch-path options (--impl scratch: none)
 
 
@@ -76,6 +77,8 @@ class RunConfig:
     # the data
     image_size: int | None = None
     augment: int = 0
+    augment_rotate: float = 0.0
+    augment_scale: float = 0.0
 
 
 def check_config(cfg: RunConfig, info=None) -> None:
@@ -124,7 +127,7 @@ def check_config(cfg: RunConfig, info=None) -> None:
 
 
 def check_data(cfg: RunConfig) -> None:
-    """``image_size`` (None: as stored) and ``augment`` (0: none); the images' own size is
+    """``image_size`` (None: as stored), ``augment*`` (0: none), ``tie_break``; the images' size is
     checked once they are loaded (``torchref.lockstep.Run``)."""
     if cfg.image_size is not None and cfg.image_size < 1:
         raise ValueError(f"image_size: expected a positive number of pixels, got "
@@ -132,6 +135,11 @@ def check_data(cfg: RunConfig) -> None:
     if cfg.augment < 0:
         raise ValueError(f"augment: expected a non-negative number of pixels, got "
                          f"{cfg.augment}")
+    if not (math.isfinite(cfg.augment_rotate) and 0 <= cfg.augment_rotate <= 180):
+        raise ValueError(f"augment_rotate: expected degrees in [0, 180], got "
+                         f"{cfg.augment_rotate}")
+    if not (math.isfinite(cfg.augment_scale) and 0 <= cfg.augment_scale < 1):
+        raise ValueError(f"augment_scale: expected a fraction in [0, 1), got {cfg.augment_scale}")
     if cfg.tie_break not in st.TIE_BREAKS:
         raise ValueError(f"tie_break: expected one of {st.TIE_BREAKS}, got {cfg.tie_break!r}")
 
