@@ -19,7 +19,9 @@ Each epoch ends with an evaluation on the validation split (``--val-fraction`` o
 the training data, drawn by the seed), then the best model, early stopping and the
 scheduler, all decided on one side's validation figures (scratch's when it runs,
 else torch's) so both sides take the same decisions; the test set is evaluated
-once, at the end, on the best-by-validation weights.
+once, at the end, on the best-by-validation weights.  ``--image-size`` resizes the images once,
+at load, and ``--augment*`` jitters each training batch in NumPy (``scratch.augment``, drawn by
+seed and epoch); the torch side trains on those very arrays.
 """
 
 from __future__ import annotations
