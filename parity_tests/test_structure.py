@@ -128,6 +128,10 @@ NOT_MIRRORED = {
     "scratch.runlock": "the run folder's lock: file handling (stdlib only) for both sides",
     "scratch.winograd": "an internal algorithm of scratch.conv.Convolution (its Winograd path); "
                         "the mirror is F.conv2d itself, compared in test_winograd.py",
+    "scratch.augment": "data preparation before the sides split: the images are resized once "
+                       "and each batch shifted in NumPy, and both sides train on those arrays "
+                       "(upsample_bilinear is compared with torch's F.interpolate in "
+                       "test_augment.py)",
 }
 
 

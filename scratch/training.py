@@ -97,6 +97,21 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 VAL_STREAM = 0x76616C   # "val"
+TIE_BREAKS = ("val-loss", "first")
+
+
+def improves(val_acc: float, val_loss: float, best: dict, tie_break: str = "val-loss") -> bool:
+    """Whether an epoch's validation figures beat ``best`` (``{"val_acc", "val_loss"}``).
+
+    A higher accuracy wins; on equal accuracy, ``tie_break`` "val-loss" keeps the epoch with
+    the lower validation loss (a strictly lower one), "first" the earlier epoch.
+    """
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break: expected one of {TIE_BREAKS}, got {tie_break!r}")
+    if best.get("val_acc") is None or val_acc > best["val_acc"]:
+        return True
+    return tie_break == "val-loss" and val_acc == best["val_acc"] and \
+        val_loss < best["val_loss"]
 
 
 def make_model(name: str, input_shape: tuple[int, ...], n_classes: int = 10,

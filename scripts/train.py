@@ -8,6 +8,8 @@ Examples
   python scripts/train.py --out runs/a --epochs 20 --resume # continue runs/a to epoch 20
   python scripts/train.py --model deepcnn --optimizer adam --lr 0.001 --scheduler cosine \
       --early-stop-patience 5 --out runs/deep    # best.npz/best.pt by validation accuracy
+  python scripts/train.py --model deepcnn --image-size 16 --augment 2 --impl torch
+                                             # upsampled digits, shifted training batches
   torchrun --nproc-per-node 2 scripts/train.py --impl torch # DistributedDataParallel
 
 --val-fraction of the training data (drawn by the seed) is held out for
@@ -40,7 +42,7 @@ from scratch._atomic import atomic_write, write_text_atomic
 from scratch.data import DATASETS
 from scratch.optim import OPTIMIZERS as SCRATCH_OPTIMIZERS
 from scratch.runlock import RunLock, clean_stale_tmp
-from scratch.training import HIDDEN, MODELS
+from scratch.training import HIDDEN, MODELS, TIE_BREAKS
 from torchref.device import DEFAULT_THREADS, DEVICE_CHOICES, threads_line
 from torchref.lockstep import Run
 from torchref.optim import OPTIMIZERS as TORCH_OPTIMIZERS
@@ -120,10 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plateau: epochs ignored after a reduction (default: %(default)s)")
     g.add_argument("--min-lr", type=float, default=d.min_lr,
                    help="plateau: the lowest lr (default: %(default)s)")
+    g.add_argument("--tie-break", choices=TIE_BREAKS, default=d.tie_break,
+                   help="between epochs of equal best validation accuracy, keep the one with "
+                        "the lower validation loss (val-loss) or the earlier one (first) "
+                        "(default: %(default)s)")
     g.add_argument("--early-stop-patience", type=int, default=d.early_stop_patience,
                    metavar="EPOCHS",
                    help="stop after EPOCHS epochs without a better validation accuracy; "
                         "0: never (default: %(default)s)")
+    g = p.add_argument_group("data preparation (scratch.augment; both sides get the same arrays)")
+    g.add_argument("--image-size", type=int, default=d.image_size, metavar="PIXELS",
+                   help="resize every image to PIXELS x PIXELS once, at load (bilinear, "
+                        "torch's align_corners=False): e.g. 28 for the 8x8 digits "
+                        "(default: as stored)")
+    g.add_argument("--augment", type=int, default=d.augment, metavar="PIXELS",
+                   help="shift each training image by up to PIXELS pixels in x and y, drawn "
+                        "per epoch from (seed, epoch), zeros entering; validation and test "
+                        "images are not shifted; 0: none (default: %(default)s)")
+    g.add_argument("--augment-rotate", type=float, default=d.augment_rotate, metavar="DEGREES",
+                   help="also turn each training image by an angle drawn from -DEGREES..DEGREES "
+                        "per epoch, about its centre (bilinear; before the shift) "
+                        "(default: %(default)s)")
+    g.add_argument("--augment-scale", type=float, default=d.augment_scale, metavar="F",
+                   help="also scale each training image by a factor drawn from 1-F..1+F per "
+                        "epoch (with the rotation) (default: %(default)s)")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint in OUT/checkpoints")

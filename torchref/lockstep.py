@@ -19,7 +19,9 @@ Each epoch ends with an evaluation on the validation split (``--val-fraction`` o
 the training data, drawn by the seed), then the best model, early stopping and the
 scheduler, all decided on one side's validation figures (scratch's when it runs,
 else torch's) so both sides take the same decisions; the test set is evaluated
-once, at the end, on the best-by-validation weights.
+once, at the end, on the best-by-validation weights.  ``--image-size`` resizes the images once,
+at load, and ``--augment*`` jitters each training batch in NumPy (``scratch.augment``, drawn by
+seed and epoch); the torch side trains on those very arrays.
 """
 
 from __future__ import annotations
@@ -33,20 +35,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scratch import augment as sa
 from scratch import checkpoints as ck
 from scratch import optim as soptim
 from scratch import training as st
 from scratch.data import load_dataset
-from torchref import lr_scheduler as tsched
 from torchref import training as tt
 from torchref.data import to_tensors
 from torchref.device import set_threads
 from torchref.run_config import (  # noqa: F401 (re-exported)
     DTYPES,
     IMPLS,
+    RESUME_DEFAULTS,
     RESUME_KEYS,
     RunConfig,
     check_config,
+    make_scheduler,
 )
 from torchref.run_report import (  # noqa: F401 (re-exported)
     EPOCH_LINE_LEGEND,
@@ -58,21 +62,6 @@ from torchref.run_report import (  # noqa: F401 (re-exported)
 META_KEYS = ("config", "epoch", "step_in_epoch", "global_step", "loss_sums", "train_time",
              "history", "drift", "best", "bad_epochs", "early_stopped", "schedulers", "rng")
 BEST = {"scratch": "best.npz", "torch": "best.pt"}   # checkpoint kinds of the best weights
-
-
-def make_scheduler(cfg: RunConfig, optimizer, side: str):
-    """``cfg.scheduler`` over ``optimizer``: scratch.optim's (side "scratch") or torch's."""
-    if cfg.scheduler == "none":
-        return None
-    module = soptim if side == "scratch" else tsched
-    if cfg.scheduler == "step":
-        return module.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    if cfg.scheduler == "cosine":
-        return module.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs,
-                                        eta_min=cfg.eta_min)
-    return module.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor,
-                                    patience=cfg.plateau_patience,
-                                    cooldown=cfg.plateau_cooldown, min_lr=cfg.min_lr)
 
 
 def current_lr(trainer) -> float:
@@ -103,6 +92,12 @@ class Run:
         np_dtype, torch_dtype = DTYPES[cfg.dtype]
         (x, t), (self.x_test, self.t_test) = load_dataset(cfg.dataset, cfg.data_dir,
                                                           flatten=False, dtype=np_dtype)
+        if cfg.image_size:                        # resized once, before the split
+            x, self.x_test = (sa.upsample_bilinear(a, cfg.image_size) for a in (x, self.x_test))
+        if cfg.augment >= min(x.shape[2:]):
+            raise ValueError(f"augment: a shift of {cfg.augment} pixels moves a "
+                             f"{x.shape[2]}x{x.shape[3]} image out of view")
+        self.jitter: dict | None = None           # this epoch's draws (scratch.augment)
         train_idx, val_idx = st.val_split(len(x), cfg.val_fraction, cfg.seed)
         self.x, self.t, self.x_val, self.t_val = x[train_idx], t[train_idx], x[val_idx], t[val_idx]
         smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed, dtype=np_dtype,
@@ -192,6 +187,8 @@ class Run:
     def read_meta(self, path: Path) -> dict:
         """A checkpoint's ``meta.json``, checked; ``ck.Incompatible`` if it is not this run's."""
         meta = json.loads(path.read_text())
+        if isinstance(meta, dict) and isinstance(meta.get("config"), dict):
+            meta["config"] = {**RESUME_DEFAULTS, **meta["config"]}
         missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else META_KEYS
         if missing or not isinstance(meta["config"], dict) or \
                 any(k not in meta["config"] for k in RESUME_KEYS):
@@ -262,17 +259,20 @@ class Run:
     # -------------------------------------------------------------- training
     def train_step(self, idx: np.ndarray) -> None:
         losses, cfg = {}, self.cfg
+        xb = sa.jitter_batch(self.x, self.jitter, idx)
         if "scratch" in self.trainers:
             t0 = time.perf_counter()
-            losses["scratch"] = self.trainers["scratch"].step(self.x[idx], self.t[idx])
+            losses["scratch"] = self.trainers["scratch"].step(xb, self.t[idx])
             self.train_time["scratch"] += time.perf_counter() - t0
             self.loss_sums["scratch"] += losses["scratch"]
         if "torch" in self.trainers:
             t0 = time.perf_counter()
-            mine = torch.as_tensor(np.array_split(idx, self.info.world)[self.info.rank],
-                                   device=self.info.device)
+            part = np.array_split(np.arange(len(idx)), self.info.world)[self.info.rank]
+            mine = torch.as_tensor(idx[part], device=self.info.device)
             x_torch, t_torch = self.data_torch["train"]
-            share = self.trainers["torch"].step(x_torch[mine], t_torch[mine], len(idx))
+            x_mine = x_torch[mine] if self.jitter is None else \
+                torch.as_tensor(xb[part], device=self.info.device)   # the same jittered batch
+            share = self.trainers["torch"].step(x_mine, t_torch[mine], len(idx))
             losses["torch"] = float(share)   # a sync: keeps the time honest on CUDA
             self.train_time["torch"] += time.perf_counter() - t0
             self.loss_sums["torch"] += losses["torch"]
@@ -310,13 +310,14 @@ class Run:
                                  "train_time_s": self.train_time[impl]})
         ref = self.history[-len(self.trainers)]
         if ref["val_acc"] is not None:
-            if self.best["val_acc"] is None or ref["val_acc"] > self.best["val_acc"]:
+            better_acc = self.best["val_acc"] is None or ref["val_acc"] > self.best["val_acc"]
+            if st.improves(ref["val_acc"], ref["val_loss"], self.best, self.cfg.tie_break):
                 self.best = {"epoch": self.epoch + 1, "val_acc": ref["val_acc"],
                              "val_loss": ref["val_loss"]}
                 self.best_weights = {impl: tr.weights() for impl, tr in self.trainers.items()}
-                self.best_unsaved, self.bad_epochs = True, 0
-            else:
-                self.bad_epochs += 1
+                self.best_unsaved = True
+            # patience counts epochs without a better accuracy (a tie won on loss is not one)
+            self.bad_epochs = 0 if better_acc else self.bad_epochs + 1
             patience = self.cfg.early_stop_patience
             self.early_stopped = bool(patience) and self.bad_epochs >= patience
         for sched in self.schedulers.values():
@@ -354,6 +355,8 @@ class Run:
             sys.stderr.isatty() else None
         while self.epoch < cfg.epochs and not self.early_stopped:
             batches = st.epoch_batches(len(self.x), cfg.batch_size, cfg.seed, self.epoch)
+            self.jitter = sa.epoch_jitter(len(self.x), cfg.seed, self.epoch, cfg.augment,
+                                          cfg.augment_rotate, cfg.augment_scale)
             bar = bar_cls(total=len(batches), initial=self.step_in_epoch,
                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False) \
                 if bar_cls else None

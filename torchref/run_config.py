@@ -14,6 +14,7 @@ import torch
 
 from scratch import optim as soptim
 from scratch import training as st
+from torchref import lr_scheduler as tsched
 
 IMPLS = ("scratch", "torch", "both")
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
@@ -24,7 +25,12 @@ LR_IN_VELOCITY = ("momentum", "nesterov")
 RESUME_KEYS = ("model", "impl", "dataset", "batch_size", "lr", "optimizer", "seed", "dtype",
                "val_fraction", "hidden", "dropout", "batchnorm", "weight_decay", "scheduler",
                "step_size", "gamma", "t_max", "eta_min", "plateau_factor", "plateau_patience",
-               "plateau_cooldown", "min_lr", "early_stop_patience")
+               "plateau_cooldown", "min_lr", "early_stop_patience", "image_size", "augment",
+               "augment_rotate", "augment_scale", "tie_break")
+# Settings added after checkpoints were first written: a checkpoint without them was made
+# with these values (the behaviour before the settings existed).
+RESUME_DEFAULTS = {"image_size": None, "augment": 0, "augment_rotate": 0.0, "augment_scale": 0.0,
+                   "tie_break": "first"}
 TORCH_ONLY = ("amp", "compile", "deterministic")   # torch-path options (--impl scratch: none)
 
 
@@ -67,6 +73,12 @@ class RunConfig:
     plateau_cooldown: int = 0
     min_lr: float = 0.0
     early_stop_patience: int = 0
+    tie_break: str = "val-loss"
+    # the data
+    image_size: int | None = None
+    augment: int = 0
+    augment_rotate: float = 0.0
+    augment_scale: float = 0.0
 
 
 def check_config(cfg: RunConfig, info=None) -> None:
@@ -111,6 +123,25 @@ def check_config(cfg: RunConfig, info=None) -> None:
                          "an output folder")
     check_model_config(cfg)
     check_schedule(cfg)
+    check_data(cfg)
+
+
+def check_data(cfg: RunConfig) -> None:
+    """``image_size`` (None: as stored), ``augment*`` (0: none), ``tie_break``; the images' size is
+    checked once they are loaded (``torchref.lockstep.Run``)."""
+    if cfg.image_size is not None and cfg.image_size < 1:
+        raise ValueError(f"image_size: expected a positive number of pixels, got "
+                         f"{cfg.image_size}")
+    if cfg.augment < 0:
+        raise ValueError(f"augment: expected a non-negative number of pixels, got "
+                         f"{cfg.augment}")
+    if not (math.isfinite(cfg.augment_rotate) and 0 <= cfg.augment_rotate <= 180):
+        raise ValueError(f"augment_rotate: expected degrees in [0, 180], got "
+                         f"{cfg.augment_rotate}")
+    if not (math.isfinite(cfg.augment_scale) and 0 <= cfg.augment_scale < 1):
+        raise ValueError(f"augment_scale: expected a fraction in [0, 1), got {cfg.augment_scale}")
+    if cfg.tie_break not in st.TIE_BREAKS:
+        raise ValueError(f"tie_break: expected one of {st.TIE_BREAKS}, got {cfg.tie_break!r}")
 
 
 def check_model_config(cfg: RunConfig) -> None:
@@ -154,3 +185,18 @@ def check_schedule(cfg: RunConfig) -> None:
     if not (0.0 <= cfg.plateau_factor < 1.0):
         raise ValueError(f"plateau_factor: expected a factor in [0, 1), got "
                          f"{cfg.plateau_factor}")
+
+
+def make_scheduler(cfg: RunConfig, optimizer, side: str):
+    """``cfg.scheduler`` over ``optimizer``: scratch.optim's (side "scratch") or torch's."""
+    if cfg.scheduler == "none":
+        return None
+    module = soptim if side == "scratch" else tsched
+    if cfg.scheduler == "step":
+        return module.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.scheduler == "cosine":
+        return module.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs,
+                                        eta_min=cfg.eta_min)
+    return module.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor,
+                                    patience=cfg.plateau_patience,
+                                    cooldown=cfg.plateau_cooldown, min_lr=cfg.min_lr)
