@@ -97,6 +97,20 @@ def test_winograd_reused_for_a_smaller_image_keeps_its_padding_zero() -> None:
     check_all({"out": out, "dx": dx, "dW": dW, "db": db}, torch_conv(small), small)
 
 
+def test_convolution_pad_changed_after_construction_is_used_by_both_paths() -> None:
+    # pad is an attribute of the layer: a change after construction (or after a first call)
+    # must reach the Winograd path too, not only im2col
+    first, case = fixed_case((2, 8, 6, 6), 4, (0, 0)), fixed_case((2, 8, 6, 6), 4, (1, 1))
+    for algorithm in ("winograd", "im2col"):
+        layer = sc.Convolution(case["W"], case["b"], 1, 0)
+        layer.algorithm = algorithm
+        layer.forward(first["x"])
+        layer.pad = (1, 1)
+        out = layer.forward(case["x"])
+        dx = layer.backward(case["dout"])
+        check_all({"out": out, "dx": dx, "dW": layer.dW, "db": layer.db}, torch_conv(case), case)
+
+
 @settings(max_examples=10)
 @given(case=S.conv3x3_case(max_n=3, max_c=12))
 @example(case=fixed_case((2, 8, 7, 7), 4, (1, 1), np.float32))

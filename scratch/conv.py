@@ -124,6 +124,7 @@ class Convolution:
         if self.uses_winograd(x):
             self.path = "winograd"
             dtype = np.result_type(x, self.W)
+            self.winograd.pad = self.pad                  # the layer's, read at every call
             return self.winograd.forward(x.astype(dtype, copy=False), self.W, self.b)
         self.path = "im2col"
         x_pad = x
