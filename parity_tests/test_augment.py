@@ -254,6 +254,7 @@ def test_a_checkpoint_from_before_these_options_resumes_with_their_old_values(tm
 
 @pytest.mark.parametrize(("args", "words"), [
     (["--image-size", "0"], "--image-size: expected a positive number of pixels, got 0"),
+    (["--model", "cnn", "--image-size", "5"], "--image-size: 5 is too small for --model cnn"),
     (["--augment", "-1"], "--augment: expected a non-negative number of pixels, got -1"),
     (["--augment", "8"], "--augment: a shift of 8 pixels moves a 8x8 image out of view"),
     (["--tie-break", "last"], "--tie-break: invalid choice"),

@@ -100,9 +100,15 @@ class Run:
         self.jitter: dict | None = None           # this epoch's draws (scratch.augment)
         train_idx, val_idx = st.val_split(len(x), cfg.val_fraction, cfg.seed)
         self.x, self.t, self.x_val, self.t_val = x[train_idx], t[train_idx], x[val_idx], t[val_idx]
-        smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed, dtype=np_dtype,
-                               hidden=cfg.hidden, dropout=cfg.dropout, batchnorm=cfg.batchnorm,
-                               weight_decay=cfg.weight_decay)
+        try:
+            smodel = st.make_model(cfg.model, self.x.shape[1:], 10, seed=cfg.seed,
+                                   dtype=np_dtype, hidden=cfg.hidden, dropout=cfg.dropout,
+                                   batchnorm=cfg.batchnorm, weight_decay=cfg.weight_decay)
+        except ValueError as exc:                 # e.g. images too small for the model's layers
+            if not cfg.image_size or not str(exc).startswith("in_shape"):
+                raise
+            raise ValueError(f"image_size: {cfg.image_size} is too small for --model "
+                             f"{cfg.model} ({exc})") from exc
         self.trainers: dict = {}
         self.schedulers: dict = {}
         if cfg.impl in ("scratch", "both"):
