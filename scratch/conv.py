@@ -138,11 +138,14 @@ class Convolution:
         return out.reshape(n, fn, oh, ow)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        fn, _, fh, fw = self.W.shape
         if self.path == "winograd":
+            if self.x_shape:                          # dout errors name this layer
+                oh, ow = conv_output_size(self.x_shape[2:], (fh, fw), self.stride, self.pad)
+                check_dout(self, np.shape(dout), (self.x_shape[0], fn, oh, ow))
             dx, self.dW, self.db = self.winograd.backward(dout, self.input_grad)
             return dx
         forward_cache(self, "col")
-        fn, _, fh, fw = self.W.shape
         oh, ow = conv_output_size(self.x_shape[2:], (fh, fw), self.stride, self.pad)
         check_dout(self, np.shape(dout), (self.x_shape[0], fn, oh, ow))
         n, k = self.col.shape[:2]
