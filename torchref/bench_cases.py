@@ -27,6 +27,26 @@ class Case:
     slow: bool = False            # left out by --quick
 
 
+def layer_case(group: str, name: str, layer, tlayer: torch.nn.Module, x: np.ndarray,
+               dout: np.ndarray, inputs: int = 1, slow: bool = False) -> Case:
+    """Forward + backward of one layer: scratch ``layer.forward(x, ...)`` then
+    ``backward(dout)``; torch ``tlayer(xt, ...)`` then ``.backward(dout)`` with ``xt``
+    requiring grad (dx, dW, db on both sides).  ``inputs``: how many times x is passed
+    (3 for self-attention's query, key, value)."""
+    xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+    def scratch_side() -> None:
+        layer.forward(*(x,) * inputs)
+        layer.backward(dout)
+
+    def torch_side() -> None:
+        tlayer.zero_grad(set_to_none=True)
+        xt.grad = None
+        tlayer(*(xt,) * inputs).backward(doutt)
+
+    return Case(group, name, x.dtype.name, scratch_side, torch_side, slow=slow)
+
+
 
 def train_step_case(group: str, name: str, model, x: np.ndarray, t: np.ndarray) -> Case:
     """One training step (forward, backward, SGD lr 0.01) of a scratch model and its torch twin.
@@ -77,44 +97,21 @@ def cnn_cases(batch: int = 100) -> list[Case]:
 
     cases = []
     for dtype in (np.float32, np.float64):
-        name = np.dtype(dtype).name
         rng = np.random.default_rng(0)
         x = rng.random((batch, 1, 28, 28)).astype(dtype)
         t = rng.integers(0, 10, batch)
         W = (0.1 * rng.standard_normal((30, 1, 5, 5))).astype(dtype)
         b = np.zeros(30, dtype=dtype)
         dout = rng.standard_normal((batch, 30, 24, 24)).astype(dtype)
-        conv, tconv = sc.Convolution(W, b), tc.Convolution(torch.from_numpy(W),
-                                                           torch.from_numpy(b))
-        xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
-
-        def conv_scratch(conv=conv, x=x, dout=dout) -> None:
-            conv.forward(x)
-            conv.backward(dout)
-
-        def conv_torch(tconv=tconv, xt=xt, doutt=doutt) -> None:
-            tconv.zero_grad(set_to_none=True)
-            xt.grad = None
-            tconv(xt).backward(doutt)   # dx, dW, db, like the scratch layer
-
-        cases.append(Case("cnn", f"conv 30x5x5 fwd+bwd (dx too), {batch}x1x28x28", name,
-                          conv_scratch, conv_torch))
+        cases.append(layer_case("cnn", f"conv 30x5x5 fwd+bwd (dx too), {batch}x1x28x28",
+                                sc.Convolution(W, b),
+                                tc.Convolution(torch.from_numpy(W), torch.from_numpy(b)),
+                                x, dout))
 
         feat = rng.standard_normal((batch, 30, 24, 24)).astype(dtype)
         dpool = rng.standard_normal((batch, 30, 12, 12)).astype(dtype)
-        pool, tpool = sc.Pooling(2, 2), tc.Pooling(2, 2)
-        featt, dpoolt = torch.from_numpy(feat).requires_grad_(True), torch.from_numpy(dpool)
-
-        def pool_scratch(pool=pool, feat=feat, dpool=dpool) -> None:
-            pool.forward(feat)
-            pool.backward(dpool)
-
-        def pool_torch(tpool=tpool, featt=featt, dpoolt=dpoolt) -> None:
-            featt.grad = None
-            tpool(featt).backward(dpoolt)
-
-        cases.append(Case("cnn", f"max pool 2x2 fwd+bwd, {batch}x30x24x24", name,
-                          pool_scratch, pool_torch))
+        cases.append(layer_case("cnn", f"max pool 2x2 fwd+bwd, {batch}x30x24x24",
+                                sc.Pooling(2, 2), tc.Pooling(2, 2), feat, dpool))
 
         cases.append(train_step_case("cnn", f"SimpleConvNet train step, batch {batch}",
                                      sm.SimpleConvNet(seed=0, weight_init_std="he", dtype=dtype),
@@ -146,19 +143,8 @@ def conv_cases() -> list[Case]:
             conv = sc.Convolution(W, b, pad=pad)
             dout = rng.standard_normal(conv.forward(x).shape).astype(dtype)
             tconv = tc.Convolution(torch.from_numpy(W), torch.from_numpy(b), pad=pad)
-            xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
-
-            def conv_scratch(conv=conv, x=x, dout=dout) -> None:
-                conv.forward(x)
-                conv.backward(dout)
-
-            def conv_torch(tconv=tconv, xt=xt, doutt=doutt) -> None:
-                tconv.zero_grad(set_to_none=True)
-                xt.grad = None
-                tconv(xt).backward(doutt)
-
-            cases.append(Case("conv", f"conv fwd+bwd {label}", np.dtype(dtype).name,
-                              conv_scratch, conv_torch, slow=slow))
+            cases.append(layer_case("conv", f"conv fwd+bwd {label}", conv, tconv, x, dout,
+                                    slow=slow))
     return cases
 
 
@@ -254,21 +240,10 @@ def rnn_cases(N: int = 32, T: int = 50, D: int = 128, H: int = 128) -> list[Case
         b = rng.uniform(-k, k, 4 * H).astype(dtype)
         xs = rng.standard_normal((N, T, D)).astype(dtype)
         dhs = rng.standard_normal((N, T, H)).astype(dtype)
-        lstm = sr.TimeLSTM(Wx, Wh, b)
-        tlstm = tr.TimeLSTM(*(torch.from_numpy(a) for a in (Wx, Wh, b)))
-        xt, dhst = torch.from_numpy(xs).requires_grad_(True), torch.from_numpy(dhs)
-
-        def lstm_scratch(lstm=lstm, xs=xs, dhs=dhs) -> None:
-            lstm.forward(xs)
-            lstm.backward(dhs)
-
-        def lstm_torch(tlstm=tlstm, xt=xt, dhst=dhst) -> None:
-            tlstm.zero_grad(set_to_none=True)
-            xt.grad = None
-            tlstm(xt).backward(dhst)
-
-        cases.append(Case("rnn", f"TimeLSTM fwd+bwd N={N} T={T} D={D} H={H}",
-                          np.dtype(dtype).name, lstm_scratch, lstm_torch))
+        cases.append(layer_case("rnn", f"TimeLSTM fwd+bwd N={N} T={T} D={D} H={H}",
+                                sr.TimeLSTM(Wx, Wh, b),
+                                tr.TimeLSTM(*(torch.from_numpy(a) for a in (Wx, Wh, b))),
+                                xs, dhs))
     return cases
 
 
@@ -284,21 +259,12 @@ def attention_cases(n: int = 32, t: int = 64, e: int = 128, heads: int = 8) -> l
         w = [(rng.standard_normal((e, e)) / np.sqrt(e)).astype(dtype) for _ in range(4)]
         b = [np.zeros(e, dtype=dtype) for _ in range(4)]
         x, dout = (rng.standard_normal((n, t, e)).astype(dtype) for _ in range(2))
-        layer = sa.MultiHeadAttention(*w, *b, heads)
-        module = ta.MultiHeadAttention(*(torch.from_numpy(a) for a in w + b), heads)
-        xt, doutt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
-
-        def mha_scratch(layer=layer, x=x, dout=dout) -> None:
-            layer.forward(x, x, x)
-            layer.backward(dout)
-
-        def mha_torch(module=module, xt=xt, doutt=doutt) -> None:
-            module.zero_grad(set_to_none=True)
-            xt.grad = None
-            module(xt, xt, xt).backward(doutt)
-
-        cases.append(Case("attention", f"MultiHeadAttention fwd+bwd {n}x{t}x{e}, {heads} heads",
-                          np.dtype(dtype).name, mha_scratch, mha_torch))
+        cases.append(layer_case("attention",
+                                f"MultiHeadAttention fwd+bwd {n}x{t}x{e}, {heads} heads",
+                                sa.MultiHeadAttention(*w, *b, heads),
+                                ta.MultiHeadAttention(*(torch.from_numpy(a) for a in w + b),
+                                                      heads),
+                                x, dout, inputs=3))
     return cases
 
 
