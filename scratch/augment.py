@@ -35,6 +35,23 @@ import numpy as np
 AUG_STREAM = 0x617567   # "aug": a stream apart from epoch_order's and val_split's
 
 
+def check_image_size(size: object) -> int:
+    """A positive whole number of pixels (``--image-size``)."""
+    if int(size) != size or size < 1:
+        raise ValueError(f"image_size: expected a positive number of pixels, got {size!r}")
+    return int(size)
+
+
+def check_jitter(shift: object, degrees: float, scale: float) -> None:
+    """The draws' bounds: whole pixels >= 0, degrees in [0, 180], a scale fraction in [0, 1)."""
+    if int(shift) != shift or shift < 0:
+        raise ValueError(f"augment: expected a non-negative number of pixels, got {shift!r}")
+    if not (np.isfinite(degrees) and 0 <= degrees <= 180):
+        raise ValueError(f"augment_rotate: expected degrees in [0, 180], got {degrees!r}")
+    if not (np.isfinite(scale) and 0 <= scale < 1):
+        raise ValueError(f"augment_scale: expected a fraction in [0, 1), got {scale!r}")
+
+
 def _resize_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Linear interpolation of ``x`` along ``axis`` to ``size`` samples (pixel centres aligned)."""
     n = x.shape[axis]
@@ -55,15 +72,13 @@ def upsample_bilinear(x: np.ndarray, size: int) -> np.ndarray:
     """
     if x.ndim != 4:
         raise ValueError(f"x: expected images (N, C, H, W), got shape {x.shape}")
-    if int(size) != size or size < 1:
-        raise ValueError(f"image_size: expected a positive number of pixels, got {size!r}")
-    return _resize_axis(_resize_axis(x, int(size), 2), int(size), 3)
+    size = check_image_size(size)
+    return _resize_axis(_resize_axis(x, size, 2), size, 3)
 
 
 def epoch_shifts(n: int, max_shift: int, seed: int, epoch: int) -> np.ndarray:
     """(n, 2) integer shifts ``(dy, dx)`` of the ``n`` training samples in ``epoch``."""
-    if int(max_shift) != max_shift or max_shift < 0:
-        raise ValueError(f"augment: expected a non-negative number of pixels, got {max_shift!r}")
+    check_jitter(max_shift, 0.0, 0.0)
     rng = np.random.default_rng([AUG_STREAM, seed, epoch])
     return rng.integers(-max_shift, max_shift + 1, size=(n, 2))
 
@@ -87,10 +102,7 @@ def shift_images(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 def epoch_affine(n: int, degrees: float, scale: float, seed: int,
                  epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """(angles in degrees, scale factors), each (n,), of the ``n`` training samples in ``epoch``."""
-    if not (np.isfinite(degrees) and 0 <= degrees <= 180):
-        raise ValueError(f"augment_rotate: expected degrees in [0, 180], got {degrees!r}")
-    if not (np.isfinite(scale) and 0 <= scale < 1):
-        raise ValueError(f"augment_scale: expected a fraction in [0, 1), got {scale!r}")
+    check_jitter(0, degrees, scale)
     rng = np.random.default_rng([AUG_STREAM + 1, seed, epoch])
     return rng.uniform(-degrees, degrees, n), 1 + rng.uniform(-scale, scale, n)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scratch import augment as sa
 from scratch import optim as soptim
 from scratch import training as st
 from torchref import lr_scheduler as tsched
@@ -129,17 +130,9 @@ def check_config(cfg: RunConfig, info=None) -> None:
 def check_data(cfg: RunConfig) -> None:
     """``image_size`` (None: as stored), ``augment*`` (0: none), ``tie_break``; the images' size is
     checked once they are loaded (``torchref.lockstep.Run``)."""
-    if cfg.image_size is not None and cfg.image_size < 1:
-        raise ValueError(f"image_size: expected a positive number of pixels, got "
-                         f"{cfg.image_size}")
-    if cfg.augment < 0:
-        raise ValueError(f"augment: expected a non-negative number of pixels, got "
-                         f"{cfg.augment}")
-    if not (math.isfinite(cfg.augment_rotate) and 0 <= cfg.augment_rotate <= 180):
-        raise ValueError(f"augment_rotate: expected degrees in [0, 180], got "
-                         f"{cfg.augment_rotate}")
-    if not (math.isfinite(cfg.augment_scale) and 0 <= cfg.augment_scale < 1):
-        raise ValueError(f"augment_scale: expected a fraction in [0, 1), got {cfg.augment_scale}")
+    if cfg.image_size is not None:
+        sa.check_image_size(cfg.image_size)
+    sa.check_jitter(cfg.augment, cfg.augment_rotate, cfg.augment_scale)
     if cfg.tie_break not in st.TIE_BREAKS:
         raise ValueError(f"tie_break: expected one of {st.TIE_BREAKS}, got {cfg.tie_break!r}")
 
