@@ -52,6 +52,12 @@ def check_jitter(shift: object, degrees: float, scale: float) -> None:
         raise ValueError(f"augment_scale: expected a fraction in [0, 1), got {scale!r}")
 
 
+def check_shift_fits(shift: int, h: int, w: int) -> None:
+    """A shift of ``shift`` pixels must leave part of an h x w image in view."""
+    if shift >= min(h, w):
+        raise ValueError(f"augment: a shift of {shift} pixels moves a {h}x{w} image out of view")
+
+
 def _resize_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Linear interpolation of ``x`` along ``axis`` to ``size`` samples (pixel centres aligned)."""
     n = x.shape[axis]
@@ -90,8 +96,7 @@ def shift_images(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
                          f"{shifts.shape} for {x.shape}")
     _, _, h, w = x.shape
     k = int(np.max(np.abs(shifts), initial=0))
-    if k >= min(h, w):
-        raise ValueError(f"augment: a shift of {k} pixels moves a {h}x{w} image out of view")
+    check_shift_fits(k, h, w)
     padded = np.pad(x, ((0, 0), (0, 0), (k, k), (k, k)))
     out = np.empty_like(x)
     for j, (dy, dx) in enumerate(shifts):

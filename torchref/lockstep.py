@@ -94,9 +94,7 @@ class Run:
                                                           flatten=False, dtype=np_dtype)
         if cfg.image_size:                        # resized once, before the split
             x, self.x_test = (sa.upsample_bilinear(a, cfg.image_size) for a in (x, self.x_test))
-        if cfg.augment >= min(x.shape[2:]):
-            raise ValueError(f"augment: a shift of {cfg.augment} pixels moves a "
-                             f"{x.shape[2]}x{x.shape[3]} image out of view")
+        sa.check_shift_fits(cfg.augment, *x.shape[2:])
         self.jitter: dict | None = None           # this epoch's draws (scratch.augment)
         train_idx, val_idx = st.val_split(len(x), cfg.val_fraction, cfg.seed)
         self.x, self.t, self.x_val, self.t_val = x[train_idx], t[train_idx], x[val_idx], t[val_idx]
@@ -265,7 +263,10 @@ class Run:
     # -------------------------------------------------------------- training
     def train_step(self, idx: np.ndarray) -> None:
         losses, cfg = {}, self.cfg
-        xb = sa.jitter_batch(self.x, self.jitter, idx)
+        # the batch the sides train on, jittered once for both (a plain x[idx] copy only
+        # where scratch needs it: torch indexes its own tensor then)
+        xb = sa.jitter_batch(self.x, self.jitter, idx) \
+            if "scratch" in self.trainers or self.jitter is not None else None
         if "scratch" in self.trainers:
             t0 = time.perf_counter()
             losses["scratch"] = self.trainers["scratch"].step(xb, self.t[idx])
